@@ -1,0 +1,24 @@
+"""Shared fixtures: one tiny synthetic corpus per test session (generation takes seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avemo.corpus.synth import SynthConfig, synthesize
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROJECT = Path(__file__).resolve().parents[1]
+STANDARD4 = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
+
+#: 5 sessions x 1 dialogue x 6 turns: every session, both genders, seconds to make.
+TINY = SynthConfig(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> tuple[Path, object]:
+    """(release root, ground-truth manifest) of a tiny synthetic corpus."""
+    out = tmp_path_factory.mktemp("tiny") / "synthetic"
+    manifest = synthesize(TINY, out)
+    return out / "IEMOCAP_full_release", manifest
