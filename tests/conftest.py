@@ -22,3 +22,31 @@ def tiny_corpus(tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("tiny") / "synthetic"
     manifest = synthesize(TINY, out)
     return out / "IEMOCAP_full_release", manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_utterances(tiny_corpus):
+    from avemo.corpus.iemocap import read_corpus
+
+    utterances, _ = read_corpus(tiny_corpus[0], STANDARD4)
+    return utterances
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(tiny_utterances):
+    from avemo.data.splits import make_splits
+
+    return make_splits(tiny_utterances, "fixed")
+
+
+@pytest.fixture(scope="session")
+def tiny_variant(tiny_utterances, tmp_path_factory):
+    """The clip3s-raw variant of the tiny corpus (labelled utterances only, as the stage does)."""
+    from avemo.audio.segment import SegmentPolicy
+    from avemo.audio.spectrogram import SpectrogramParams
+    from avemo.audio.stage import VariantConfig, build_variant
+
+    out = tmp_path_factory.mktemp("variant") / "clip3s-raw"
+    cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2)
+    build_variant(tiny_utterances[tiny_utterances["class"].notna()], cfg, out)
+    return out

@@ -46,6 +46,62 @@ def cmd_index(args: argparse.Namespace) -> None:
     print_counts("index: labelled utterances per speaker", summary["per_speaker"])
 
 
+def cmd_split(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from avemo.data.splits import RANDOM_WARNING, make_splits, speakers_in_two_roles
+
+    p = load_params(args.params)["split"]
+    utterances = pd.read_parquet(args.utterances)
+    splits = make_splits(utterances, p["scheme"], p["test_session"], p["val_session"],
+                         p["val_fraction"], p["test_fraction"], p["seed"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    splits.to_parquet(args.out, index=False)
+    if p["scheme"] == "random":
+        console.print(f"[bold yellow]WARNING: {RANDOM_WARNING}[/]")
+    elif not speakers_in_two_roles(splits).empty:
+        raise ValueError("a speaker appears in two roles of one fold: the split is not speaker-independent")
+    counts = splits.groupby(["fold", "role"]).size().unstack(fill_value=0)
+    console.print(f"split: scheme={p['scheme']}, {splits['fold'].nunique()} fold(s)")
+    console.print(counts.to_string())
+
+
+def cmd_audio(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from avemo.audio.config import variant_config
+    from avemo.audio.preview import spectrogram_sheet
+    from avemo.audio.stage import build_variant
+    from avemo.corpus.index import label_mapping
+    from avemo.corpus.iemocap import class_names
+    from avemo.reports import write_json
+
+    params = load_params(args.params)
+    cfg = variant_config(params["audio"], args.segmentation, args.cleanup)
+    utterances = pd.read_parquet(args.utterances)
+    utterances = utterances[utterances["class"].notna()]
+    clips, skipped = build_variant(utterances, cfg, args.out)
+    args.skipped.parent.mkdir(parents=True, exist_ok=True)
+    skipped.to_csv(args.skipped, index=False)
+    variant = f"{args.segmentation}-{args.cleanup}"
+    dropped = int((skipped["action"] == "skipped").sum())
+    kept = int(clips["utterance_id"].nunique())
+    if kept + dropped != len(utterances):
+        raise RuntimeError(f"audio {variant}: {len(utterances)} utterances in but {kept} kept + {dropped} skipped")
+    classes = class_names(label_mapping(params["labels"]))
+    summary = {"utterances_in": len(utterances), "utterances_out": kept, "skipped": dropped,
+               "resampled": int((skipped["action"] == "resampled").sum()), "items": len(clips),
+               "padded": int(clips["padded"].sum()),
+               "items_per_class": {c: int((clips["class"] == c).sum()) for c in classes}}
+    write_json(args.metrics, summary)
+    array = np.load(args.out / "spectrograms.npy", mmap_mode="r")
+    spectrogram_sheet(array, clips, classes, args.figure, f"{variant} (dB, fixed scale)")
+    console.print(f"audio {variant}: {len(utterances)} utterances in = {kept} kept + {dropped} skipped "
+                  f"(see {args.skipped}); {len(clips)} items of shape {tuple(array.shape[1:])}")
+    print_counts(f"audio {variant}: items per class", summary["items_per_class"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avemo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -61,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skipped", type=Path, required=True)
     p.add_argument("--metrics", type=Path, required=True)
     p.set_defaults(func=cmd_index)
+
+    p = verbs.add_parser("split", help="speaker-independent split roles per fold")
+    p.add_argument("utterances", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_split)
+
+    p = verbs.add_parser("audio", help="one audio dataset variant (DS I-IV): spectrogram items")
+    p.add_argument("utterances", type=Path)
+    p.add_argument("--segmentation", choices=["full", "clip3s"], required=True)
+    p.add_argument("--cleanup", choices=["raw", "clean"], required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--skipped", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--figure", type=Path, required=True)
+    p.set_defaults(func=cmd_audio)
     return parser
 
 
@@ -68,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         console.print(f"[bold red]avemo {args.verb}: {exc}[/]")
         return 1
     return 0

@@ -15,6 +15,7 @@ from tests.conftest import PROJECT
 #: Overrides that make every stage run in seconds.
 TINY_PARAMS = {
     "synth": {"dialogues_per_session": 1, "turns_per_dialogue": 6, "max_seconds": 4.5, "workers": 2},
+    "audio": {"workers": 2},
 }
 
 

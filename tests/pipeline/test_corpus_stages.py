@@ -21,7 +21,7 @@ def test_dvc_repro_synth_and_index_then_status_is_clean(tmp_path):
     assert set(corpus["per_speaker"]) <= {f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"}
     assert (project / "dvc.lock").exists()
 
-    status = run(["dvc", "status"], project).stdout
+    status = run(["dvc", "status", "index"], project).stdout
     assert "up to date" in status
     again = run(["dvc", "repro", "index"], project).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again

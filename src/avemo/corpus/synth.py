@@ -9,7 +9,6 @@ of worker processes. The generative rules are documented in docs/corpus.md.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import soundfile as sf
 
 from avemo.corpus import face, voice
 from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER
-from avemo.progress import progress
+from avemo.parallel import parallel_map
 
 #: Dialogue name templates; markers alternate F, M. Includes lettered names as in the release.
 DIALOG_TEMPLATES = ["impro01", "script01_1", "impro05a", "script02_2b", "impro03", "script03_1", "impro07", "script01_2"]
@@ -311,17 +310,9 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> pd.DataFrame:
     root = out / "IEMOCAP_full_release"
     plans = plan_corpus(cfg)
     _write_release_files(root, plans, cfg)
-    workers = cfg.workers or mp.cpu_count()
     jobs = [(p, cfg, str(root)) for p in plans]
-    with progress("synth: dialogues", total=len(jobs)) as advance:
-        if workers == 1:
-            for job in jobs:
-                render_dialogue(job)
-                advance()
-        else:
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for _ in pool.imap_unordered(render_dialogue, jobs):
-                    advance()
+    for _ in parallel_map(render_dialogue, jobs, cfg.workers, "synth: dialogues", ordered=False):
+        pass
     manifest = pd.DataFrame([asdict(u) for p in plans for u in p.utterances])
     manifest.to_parquet(out / "manifest.parquet", index=False)
     return manifest

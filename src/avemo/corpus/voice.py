@@ -141,13 +141,14 @@ def speak(duration: float, speaker: Speaker, prosody: Prosody, rng: np.random.Ge
             continue  # a pause between words
         vowel = VOWELS[rng.integers(len(VOWELS))] * speaker.formant_scale
         segment = signal.sosfilt(resonator_sos(vowel, BANDWIDTHS, sr), source[a:b])
+        segment /= np.std(segment) or 1.0  # every vowel at the same level before the envelope
         shape = np.sin(np.pi * np.linspace(0, 1, b - a)) ** 0.7
         speech[a:b] = segment * shape
         envelope[a:b] = shape
         burst = min(b - a, int(rng.uniform(0.02, 0.05) * sr))
-        if rng.random() < 0.6:  # a consonant onset
-            noise = signal.sosfilt(fricative_sos, rng.standard_normal(burst)) * 0.15
-            speech[a:a + burst] += noise * np.hanning(burst)
+        if rng.random() < 0.6:  # a consonant onset, well below the vowel
+            noise = signal.sosfilt(fricative_sos, rng.standard_normal(burst))
+            speech[a:a + burst] += 0.12 * noise / (np.std(noise) or 1.0) * np.hanning(burst)
 
     peak = np.max(np.abs(speech)) or 1.0
     gain = 10 ** ((prosody.gain_db - 14) / 20)  # neutral speech peaks around -14 dBFS

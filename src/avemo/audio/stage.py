@@ -1,0 +1,200 @@
+"""The `audio` stage: utterances -> one dataset variant (DS I-IV) of spectrogram items.
+
+Output folder: `clips.parquet` (one row per item, `row` indexes the array), `spectrograms.npy`
+(float16 dB, items x bins x frames, memory-mappable) and `meta.json`. Utterances are
+processed in parallel and streamed into the array, so the corpus never sits in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from avemo.audio.cleanup import CleanupParams, NoiseProfile, clean, estimate_noise
+from avemo.audio.segment import Clip, SegmentPolicy, plan_clips
+from avemo.audio.spectrogram import SpectrogramParams, fit_frames, spectrogram_db
+from avemo.parallel import parallel_map
+
+SAMPLE_RATE = 16_000
+SKIPPED_COLUMNS = ["file", "utterance_id", "action", "reason"]
+#: Utterance fields every item carries, so later stages need not join the utterance table.
+UTTERANCE_FIELDS = ["class", "label", "session", "speaker", "dialog", "markers", "gender"]
+CLIP_COLUMNS = ["clip_id", "utterance_id", "clip_index", "start", "end", "padded", "row", *UTTERANCE_FIELDS,
+                "utt_start", "avi_path"]
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    policy: SegmentPolicy
+    cleanup: CleanupParams | None  # None: the raw variant
+    spectrogram: SpectrogramParams
+    min_seconds: float = 0.3  # shorter utterances are skipped: too little to learn from
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    utterance_id: str
+    wav_path: str
+    clips: tuple[Clip, ...]
+    first_row: int  # where its items go in the array
+
+
+@dataclass
+class Outcome:
+    utterance_id: str
+    written: bool  # items written at the job's rows; False when skipped
+    action: str = ""  # '', 'skipped' or 'resampled'
+    reason: str = ""
+
+
+def load_wav(path: str) -> tuple[np.ndarray, str]:
+    """Mono float32 at 16 kHz, and a note if it had to be resampled. Raises ValueError on bad audio."""
+    try:
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for corrupt files
+        raise ValueError(f"unreadable wav: {exc}".replace("\n", " ")) from exc
+    y = y.mean(axis=1)
+    if len(y) == 0:
+        raise ValueError("empty wav (0 samples)")
+    if not np.isfinite(y).all():
+        raise ValueError(f"wav holds {int((~np.isfinite(y)).sum())} NaN or infinite samples")
+    if np.max(np.abs(y)) < 1e-5:
+        raise ValueError("silent wav (peak below -100 dBFS)")
+    if sr != SAMPLE_RATE:
+        import librosa
+
+        return librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE), f"resampled from {sr} Hz to {SAMPLE_RATE} Hz"
+    return y, ""
+
+
+_CFG: VariantConfig | None = None
+_NOISE: NoiseProfile | None = None
+_ARRAY: np.ndarray | None = None
+
+
+def _init_worker(cfg: VariantConfig, noise: NoiseProfile, array_path: str) -> None:
+    """Each worker writes its items straight into the memory-mapped array (no pickling back)."""
+    global _CFG, _NOISE, _ARRAY
+    _CFG, _NOISE, _ARRAY = cfg, noise, np.load(array_path, mmap_mode="r+")
+
+
+def item_spectrograms(y: np.ndarray, clips: tuple[Clip, ...], utterance_id: str, cfg: VariantConfig,
+                      noise: NoiseProfile) -> np.ndarray:
+    """The spectrogram of each clip of one utterance, padded with corpus noise where planned."""
+    sp = cfg.spectrogram
+    n_clip = int(round(cfg.policy.clip_seconds * SAMPLE_RATE))
+    out = np.empty((len(clips), sp.bins, sp.frames), np.float16)
+    for k, clip in enumerate(clips):
+        segment = y[int(round(clip.start * SAMPLE_RATE)): int(round(clip.end * SAMPLE_RATE))]
+        rng = np.random.default_rng(zlib.crc32(f"{utterance_id}:{clip.index}".encode()))
+        if clip.padded:
+            segment = np.concatenate([segment, noise.sample(max(0, n_clip - len(segment)), rng)])
+        if cfg.cleanup is not None:
+            segment = clean(segment, SAMPLE_RATE, noise.sample(SAMPLE_RATE, rng), cfg.cleanup)
+        db = spectrogram_db(segment, SAMPLE_RATE, sp)
+        policy = sp.full_time_axis if cfg.policy.segmentation == "full" else "crop_pad"
+        out[k] = fit_frames(db, sp.frames, policy, sp.floor_db)
+    return out
+
+
+def process(job: Job) -> Outcome:
+    try:
+        y, note = load_wav(job.wav_path)
+    except ValueError as exc:
+        return Outcome(job.utterance_id, False, "skipped", str(exc))
+    _ARRAY[job.first_row: job.first_row + len(job.clips)] = item_spectrograms(y, job.clips, job.utterance_id, _CFG, _NOISE)
+    return Outcome(job.utterance_id, True, "resampled" if note else "", note)
+
+
+def plan_jobs(utterances: pd.DataFrame, cfg: VariantConfig) -> tuple[list[Job], list[dict]]:
+    """Which clips each utterance gives; utterances the policy drops are reported, not lost."""
+    jobs, skipped, row = [], [], 0
+    for u in utterances.itertuples():
+        if u.wav_seconds < cfg.min_seconds:
+            skipped.append(_skip(u, f"too short: {u.wav_seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
+            continue
+        clips = plan_clips(u.wav_seconds, cfg.policy)
+        if not clips:
+            skipped.append(_skip(u, f"shorter than {cfg.policy.clip_seconds} s and audio.short=drop"))
+            continue
+        jobs.append(Job(u.utterance_id, u.wav_path, tuple(clips), row))
+        row += len(clips)
+    return jobs, skipped
+
+
+def _skip(u, reason: str) -> dict:
+    return {"file": u.wav_path, "utterance_id": u.utterance_id, "action": "skipped", "reason": reason}
+
+
+def corpus_noise(utterances: pd.DataFrame, max_files: int = 60) -> NoiseProfile:
+    """The corpus' room noise, from the quietest frames of up to `max_files` utterances."""
+    signals = []
+    for path in utterances["wav_path"].iloc[:: max(1, len(utterances) // max_files)]:
+        try:
+            signals.append(load_wav(path)[0])
+        except ValueError:
+            continue  # reported when the utterance itself is processed
+    return estimate_noise(signals)
+
+
+def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write one variant to `out_dir`; return (clip table, skipped table)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs, skipped = plan_jobs(utterances, cfg)
+    noise = corpus_noise(utterances)
+    planned = sum(len(j.clips) for j in jobs)
+    sp = cfg.spectrogram
+    array_path = out_dir / "spectrograms.npy"
+    np.lib.format.open_memmap(array_path, mode="w+", dtype=np.float16, shape=(planned, sp.bins, sp.frames)).flush()
+    records = {r["utterance_id"]: r for r in utterances.to_dict("records")}
+    by_id = {j.utterance_id: j for j in jobs}
+    rows, kept_rows = [], []
+    name = f"audio: {cfg.policy.segmentation}-{'clean' if cfg.cleanup else 'raw'}"
+    for outcome in parallel_map(process, jobs, cfg.workers, name, _init_worker, (cfg, noise, str(array_path)),
+                                chunksize=8):
+        u = records[outcome.utterance_id]
+        if outcome.action:
+            skipped.append({"file": u["wav_path"], "utterance_id": outcome.utterance_id,
+                            "action": outcome.action, "reason": outcome.reason})
+        if not outcome.written:
+            continue
+        job = by_id[outcome.utterance_id]
+        for k, clip in enumerate(job.clips):
+            rows.append(_clip_row(u, clip, len(kept_rows)))
+            kept_rows.append(job.first_row + k)
+    if len(kept_rows) < planned:
+        _keep_rows(array_path, kept_rows)
+    row = len(kept_rows)
+    clips = pd.DataFrame(rows, columns=CLIP_COLUMNS)
+    clips.to_parquet(out_dir / "clips.parquet", index=False)
+    meta = {"segmentation": asdict(cfg.policy), "cleanup": asdict(cfg.cleanup) if cfg.cleanup else None,
+            "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [row, sp.bins, sp.frames],
+            "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]"}
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return clips, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def _clip_row(u: dict, clip: Clip, row: int) -> dict:
+    return {"clip_id": f"{u['utterance_id']}_c{clip.index:02d}", "utterance_id": u["utterance_id"],
+            "clip_index": clip.index, "start": round(clip.start, 4), "end": round(clip.end, 4),
+            "padded": clip.padded, "row": row, **{k: u[k] for k in UTTERANCE_FIELDS},
+            "utt_start": u["start"], "avi_path": u["avi_path"]}
+
+
+def _keep_rows(path: Path, keep: list[int], chunk: int = 256) -> None:
+    """Drop the rows of skipped utterances from an .npy array, streaming chunk by chunk."""
+    source = np.load(path, mmap_mode="r")
+    tmp = path.with_suffix(".tmp.npy")
+    target = np.lib.format.open_memmap(tmp, mode="w+", dtype=source.dtype, shape=(len(keep), *source.shape[1:]))
+    for a in range(0, len(keep), chunk):
+        target[a: a + chunk] = source[keep[a: a + chunk]]
+    target.flush()
+    del source, target
+    tmp.replace(path)

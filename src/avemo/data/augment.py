@@ -1,0 +1,46 @@
+"""Spectrogram transforms applied at load time: frequency crop and the study's augmentation.
+
+Spectrograms are (1, frequency, time) tensors with row 0 the lowest frequency. Never flip
+along time: that reverses speech.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def crop_frequency(x: torch.Tensor, crop_ratio: float) -> torch.Tensor:
+    """Drop the top `crop_ratio` of the frequency rows and resize back (the study's 60 % crop)."""
+    if crop_ratio <= 0:
+        return x
+    if not 0 < crop_ratio < 1:
+        raise ValueError(f"crop_ratio must be in [0, 1), not {crop_ratio}")
+    bins = x.shape[-2]
+    keep = max(1, round(bins * (1 - crop_ratio)))
+    return F.interpolate(x[None, :, :keep], size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    enabled: bool = False
+    max_shift_rows: int = 10  # the study's 10 px crop from the top, resized back
+    max_rotation_deg: float = 10.0
+
+
+def augment(x: torch.Tensor, p: AugmentParams, floor: float = -1.0) -> torch.Tensor:
+    """Random top-crop-and-resize (a small frequency shift) and a small rotation."""
+    bins = x.shape[-2]
+    shift = int(torch.randint(0, p.max_shift_rows + 1, ()).item())
+    if shift:
+        x = F.interpolate(x[None, :, : bins - shift], size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
+    angle = math.radians(float(torch.empty(()).uniform_(-p.max_rotation_deg, p.max_rotation_deg)))
+    if angle:
+        cos, sin = math.cos(angle), math.sin(angle)
+        theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=x.dtype)[None]
+        grid = F.affine_grid(theta, [1, *x.shape], align_corners=False)
+        x = F.grid_sample((x - floor)[None], grid, align_corners=False, padding_mode="zeros")[0] + floor
+    return x

@@ -1,0 +1,48 @@
+"""Speaker-independent splits: IEMOCAP's sessions each hold two speakers of their own.
+
+Roles per fold: train, val, test. `fixed` is one fold (test = Session 5, val = Session 4 by
+default); `loso` is leave-one-session-out (fold k tests on session k+1, validates on the
+session before it); `random` is the study's speaker-dependent split, for comparison only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPLIT_COLUMNS = ["utterance_id", "fold", "role", "session", "speaker"]
+RANDOM_WARNING = ("split.scheme=random mixes speakers across train, val and test (the study's split): "
+                  "its accuracies are speaker-dependent and not comparable with speaker-independent results")
+
+
+def session_fold(utterances: pd.DataFrame, fold: int, test_session: int, val_session: int) -> pd.DataFrame:
+    role = np.where(utterances["session"] == test_session, "test",
+                    np.where(utterances["session"] == val_session, "val", "train"))
+    return pd.DataFrame({"utterance_id": utterances["utterance_id"], "fold": fold, "role": role,
+                         "session": utterances["session"], "speaker": utterances["speaker"]})
+
+
+def make_splits(utterances: pd.DataFrame, scheme: str, test_session: int = 5, val_session: int = 4,
+                val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
+    """One row per (utterance, fold) with its role."""
+    if scheme == "fixed":
+        if test_session == val_session:
+            raise ValueError("split.test_session and split.val_session must differ")
+        return session_fold(utterances, 0, test_session, val_session)
+    if scheme == "loso":
+        sessions = sorted(utterances["session"].unique())
+        folds = [session_fold(utterances, k, s, sessions[k - 1]) for k, s in enumerate(sessions)]
+        return pd.concat(folds, ignore_index=True)
+    if scheme == "random":
+        rng = np.random.default_rng(seed)
+        draw = rng.random(len(utterances))
+        role = np.where(draw < test_fraction, "test", np.where(draw < test_fraction + val_fraction, "val", "train"))
+        return pd.DataFrame({"utterance_id": utterances["utterance_id"], "fold": 0, "role": role,
+                             "session": utterances["session"], "speaker": utterances["speaker"]})
+    raise ValueError(f"split.scheme must be 'fixed', 'loso' or 'random', not {scheme!r}")
+
+
+def speakers_in_two_roles(splits: pd.DataFrame) -> pd.DataFrame:
+    """(fold, speaker) pairs that appear in more than one role: empty for a sound split."""
+    roles = splits.groupby(["fold", "speaker"])["role"].nunique()
+    return roles[roles > 1].reset_index()

@@ -1,0 +1,80 @@
+"""Face crop with OpenCV's bundled Haar cascade, smoothed over a clip's frames.
+
+Detection runs per frame on a down-scaled grey image; frames without a detection borrow the
+nearest detected box, and the boxes are median-smoothed over time so that the crop does not
+jitter. A clip with no detection at all uses a fixed box for that side (from params.yaml)
+and is counted as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FaceParams:
+    cascade: str = "haarcascade_frontalface_default.xml"
+    downscale: int = 2
+    scale_factor: float = 1.1
+    min_neighbors: int = 4
+    min_size: int = 30  # pixels, on the down-scaled image
+    margin: float = 1.25  # grow the detected box to take in the head
+    smooth_frames: int = 5  # median window over frames
+    fallback_box: tuple[float, float, float, float] = (0.15, 0.22, 0.7, 0.5)  # x, y, w, h as fractions of the half
+    height: int = 60
+    width: int = 100
+
+
+@lru_cache(maxsize=4)
+def cascade(name: str) -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + name
+    classifier = cv2.CascadeClassifier(path)
+    if classifier.empty():
+        raise FileNotFoundError(f"{path}: Haar cascade not found (opencv-python-headless>=4.10,<5 ships it)")
+    return classifier
+
+
+def detect(half: np.ndarray, p: FaceParams) -> np.ndarray | None:
+    """The largest face (x, y, w, h) in a BGR image, in its own pixel coordinates, or None."""
+    grey = cv2.cvtColor(half, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(grey, (grey.shape[1] // p.downscale, grey.shape[0] // p.downscale), interpolation=cv2.INTER_AREA)
+    faces = cascade(p.cascade).detectMultiScale(small, scaleFactor=p.scale_factor, minNeighbors=p.min_neighbors,
+                                                minSize=(p.min_size, p.min_size))
+    if len(faces) == 0:
+        return None
+    return faces[np.argmax(faces[:, 2] * faces[:, 3])].astype(float) * p.downscale
+
+
+def clip_boxes(halves: list[np.ndarray], p: FaceParams) -> tuple[np.ndarray, int]:
+    """One box per frame (n x 4) and the number of frames with a detection (0: fallback box)."""
+    found = [detect(h, p) for h in halves]
+    hits = [k for k, b in enumerate(found) if b is not None]
+    if not hits:
+        height, width = halves[0].shape[:2]
+        fx, fy, fw, fh = p.fallback_box
+        return np.tile([fx * width, fy * height, fw * width, fh * height], (len(halves), 1)), 0
+    nearest = [found[min(hits, key=lambda h: abs(h - k))] for k in range(len(halves))]
+    boxes = np.array(nearest)
+    r = p.smooth_frames // 2
+    smooth = np.array([np.median(boxes[max(0, k - r): k + r + 1], axis=0) for k in range(len(boxes))])
+    return smooth, len(hits)
+
+
+def crop(half: np.ndarray, box: np.ndarray, p: FaceParams) -> np.ndarray:
+    """Crop a box grown by `margin` to the output aspect ratio, resize, and return RGB."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    h_out = max(h, w * p.height / p.width) * p.margin
+    w_out = h_out * p.width / p.height
+    x0, y0 = int(round(cx - w_out / 2)), int(round(cy - h_out / 2))
+    x1, y1 = int(round(cx + w_out / 2)), int(round(cy + h_out / 2))
+    pad = max(0, -x0, -y0, x1 - half.shape[1], y1 - half.shape[0])
+    if pad:
+        half = cv2.copyMakeBorder(half, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    patch = cv2.resize(half[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)

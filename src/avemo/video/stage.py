@@ -1,0 +1,130 @@
+"""The `video` stage: for every audio item, N frames of the speaking actor's face.
+
+Output folder: `clips.parquet` (the audio variant's clip ids, one-to-one and in the same
+order; `row` indexes the array) and `frames.npy` (uint8, items x N x H x W x 3, RGB,
+memory-mappable). Each dialogue video is decoded once, in order, for all its clips;
+dialogues are processed in parallel. Clips whose video is missing, unreadable or too short
+keep a blank (zero) slot, `has_video = False`, and a row in the skipped table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from avemo.parallel import parallel_map
+from avemo.video.face_crop import FaceParams, clip_boxes, crop
+from avemo.video.frames import VideoError, clip_frame_times, decode_frames, frame_indices, open_video, speaker_half
+
+SKIPPED_COLUMNS = ["clip_id", "file", "reason"]
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    n_frames: int = 20
+    face: FaceParams = field(default_factory=FaceParams)
+    workers: int = 0
+
+
+@dataclass
+class ClipFrames:
+    clip_id: str
+    frames: np.ndarray | None  # (n, H, W, 3) uint8 RGB, or None
+    face_frames: int = 0  # frames with a detected face (0 with frames: the fallback box)
+    first_frame: int = -1
+    last_frame: int = -1
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DialogueJob:
+    avi_path: str
+    clip_ids: tuple[str, ...]
+    markers: tuple[str, ...]
+    genders: tuple[str, ...]
+    windows: tuple[tuple[float, float], ...]  # seconds within the dialogue
+    cfg: VideoConfig
+
+
+def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
+    """Decode one dialogue video once and cut every clip's face frames from it."""
+    cv2.setNumThreads(1)
+    try:
+        cap, fps, count = open_video(job.avi_path)
+    except VideoError as exc:
+        return [ClipFrames(c, None, reason=str(exc)) for c in job.clip_ids]
+    n = job.cfg.n_frames
+    indices = [frame_indices(clip_frame_times(a, b, n), fps) for a, b in job.windows]
+    results, needs = {}, defaultdict(list)
+    for c, idx in enumerate(indices):
+        if count and idx[-1] >= count:
+            results[c] = ClipFrames(job.clip_ids[c], None, reason=f"video too short: needs frame {idx[-1]}, has {count}")
+            continue
+        for k, i in enumerate(idx):
+            needs[int(i)].append((c, k))
+    buffers: dict[int, list] = {}
+    remaining = {c: n for c in range(len(indices)) if c not in results}
+    try:
+        for index, frame in decode_frames(cap, np.array(sorted(needs))):
+            for c, k in needs[index]:
+                half = speaker_half(frame, job.markers[c], job.genders[c])
+                buffers.setdefault(c, [None] * n)[k] = np.ascontiguousarray(half)
+                remaining[c] -= 1
+                if remaining[c] == 0:
+                    results[c] = _face_clip(job.clip_ids[c], buffers.pop(c), indices[c], job.cfg.face)
+    finally:
+        cap.release()
+    for c, left in remaining.items():
+        if left and c not in results:
+            results[c] = ClipFrames(job.clip_ids[c], None,
+                                    reason=f"video ended before frame {indices[c][-1]} (truncated or corrupt)")
+    return [results[c] for c in range(len(indices))]
+
+
+def _face_clip(clip_id: str, halves: list[np.ndarray], idx: np.ndarray, p: FaceParams) -> ClipFrames:
+    boxes, hits = clip_boxes(halves, p)
+    frames = np.stack([crop(h, b, p) for h, b in zip(halves, boxes)])
+    return ClipFrames(clip_id, frames, hits, int(idx[0]), int(idx[-1]))
+
+
+def dialogue_jobs(clips: pd.DataFrame, cfg: VideoConfig) -> list[DialogueJob]:
+    jobs = []
+    for avi, part in clips.groupby("avi_path", sort=True):
+        windows = tuple(zip(part["utt_start"] + part["start"], part["utt_start"] + part["end"]))
+        jobs.append(DialogueJob(str(avi), tuple(part["clip_id"]), tuple(part["markers"]), tuple(part["gender"]),
+                                windows, cfg))
+    return jobs
+
+
+def build_video(audio_clips: pd.DataFrame, cfg: VideoConfig, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write frames for every audio item; return (video clip table, skipped table)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    p = cfg.face
+    array = np.lib.format.open_memmap(out_dir / "frames.npy", mode="w+", dtype=np.uint8,
+                                      shape=(len(audio_clips), cfg.n_frames, p.height, p.width, 3))
+    row_of = {c: r for r, c in enumerate(audio_clips["clip_id"])}
+    table = audio_clips[["clip_id", "utterance_id", "class", "session", "speaker", "dialog", "avi_path"]].copy()
+    table["row"] = np.arange(len(table))
+    info = {}
+    jobs = dialogue_jobs(audio_clips, cfg)
+    for results in parallel_map(process_dialogue, jobs, cfg.workers, "video: dialogues", ordered=False):
+        for r in results:
+            if r.frames is not None:
+                array[row_of[r.clip_id]] = r.frames
+            info[r.clip_id] = r
+    array.flush()
+    del array
+    table["has_video"] = [info[c].frames is not None for c in table["clip_id"]]
+    table["face_frames"] = [info[c].face_frames for c in table["clip_id"]]
+    table["fallback_box"] = table["has_video"] & (table["face_frames"] == 0)
+    table["first_frame"] = [info[c].first_frame for c in table["clip_id"]]
+    table["last_frame"] = [info[c].last_frame for c in table["clip_id"]]
+    table.to_parquet(out_dir / "clips.parquet", index=False)
+    skipped = pd.DataFrame([{"clip_id": c, "file": table.loc[row_of[c], "avi_path"], "reason": r.reason}
+                            for c, r in info.items() if r.frames is None], columns=SKIPPED_COLUMNS)
+    return table, skipped

@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from avemo.audio.segment import SegmentPolicy
+from avemo.audio.spectrogram import SpectrogramParams
+from avemo.audio.stage import VariantConfig, build_variant, load_wav
+
+
+def write(path, y, sr, subtype="PCM_16"):
+    sf.write(path, y, sr, subtype=subtype)
+    return str(path)
+
+
+def speechlike(seconds, sr=16000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.2 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_bad_wavs_get_messages_that_name_the_problem(tmp_path):
+    nan = speechlike(1.0)
+    nan[100] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite samples"):
+        load_wav(write(tmp_path / "nan.wav", nan, 16000, "FLOAT"))
+    with pytest.raises(ValueError, match="silent wav"):
+        load_wav(write(tmp_path / "silent.wav", np.zeros(16000), 16000))
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00WAVEfmt garbage")
+    with pytest.raises(ValueError, match="unreadable wav"):
+        load_wav(str(tmp_path / "corrupt.wav"))
+    y, note = load_wav(write(tmp_path / "8k.wav", speechlike(1.0, sr=8000), 8000))
+    assert note == "resampled from 8000 Hz to 16000 Hz" and len(y) == 16000
+
+
+def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
+    names = ["Ses01F_impro01_F000", "Ses01F_impro01_F001", "Ses01F_impro01_F002", "Ses01F_impro01_F003", "Ses01F_impro01_F004"]
+    good = speechlike(7.5)
+    paths = [write(tmp_path / "a.wav", good, 16000), write(tmp_path / "b.wav", np.zeros(32000), 16000),
+             write(tmp_path / "c.wav", speechlike(0.2), 16000), write(tmp_path / "d.wav", speechlike(2.0, sr=8000), 8000),
+             write(tmp_path / "e.wav", speechlike(2.0), 16000)]
+    seconds = [7.5, 2.0, 0.2, 2.0, 2.0]
+    utterances = pd.DataFrame({
+        "utterance_id": names, "wav_path": paths, "wav_seconds": seconds, "class": "neutral", "label": "neu",
+        "session": 1, "speaker": "Ses01F", "dialog": "Ses01F_impro01", "markers": "F", "gender": "F",
+        "start": 0.0, "avi_path": "x.avi"})
+    cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=1)
+    clips, skipped = build_variant(utterances, cfg, tmp_path / "out")
+    reasons = dict(zip(skipped["utterance_id"], zip(skipped["action"], skipped["reason"])))
+    assert reasons["Ses01F_impro01_F001"] == ("skipped", "silent wav (peak below -100 dBFS)")
+    assert reasons["Ses01F_impro01_F002"][1].startswith("too short: 0.20 s")
+    assert reasons["Ses01F_impro01_F003"] == ("resampled", "resampled from 8000 Hz to 16000 Hz")
+    kept = clips["utterance_id"].nunique()
+    assert kept + (skipped["action"] == "skipped").sum() == len(utterances)
+    assert list(clips["clip_id"]) == ["Ses01F_impro01_F000_c00", "Ses01F_impro01_F000_c01",
+                                      "Ses01F_impro01_F003_c00", "Ses01F_impro01_F004_c00"]
+    assert clips["padded"].tolist() == [False, False, True, True]
+    array = np.load(tmp_path / "out" / "spectrograms.npy", mmap_mode="r")
+    assert array.shape == (4, 200, 300) and array.dtype == np.float16
+    assert list(clips["row"]) == [0, 1, 2, 3]
+    # The padded clip is filled with noise, not zeros: its last second is above the floor.
+    assert np.asarray(array[3][:, 250:], np.float32).mean() > -59
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["shape"] == [4, 200, 300]
