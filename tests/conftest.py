@@ -50,3 +50,15 @@ def tiny_variant(tiny_utterances, tmp_path_factory):
     cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2)
     build_variant(tiny_utterances[tiny_utterances["class"].notna()], cfg, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tiny_variant, tmp_path_factory):
+    """The video stage's output for the tiny clip3s-raw variant: (folder, table, skipped)."""
+    import pandas as pd
+
+    from avemo.video.stage import VideoConfig, build_video
+
+    out = tmp_path_factory.mktemp("video") / "clip3s"
+    table, skipped = build_video(pd.read_parquet(tiny_variant / "clips.parquet"), VideoConfig(workers=2), out)
+    return out, table, skipped

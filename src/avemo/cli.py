@@ -102,6 +102,39 @@ def cmd_audio(args: argparse.Namespace) -> None:
     print_counts(f"audio {variant}: items per class", summary["items_per_class"])
 
 
+def cmd_video(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from avemo.corpus.iemocap import class_names
+    from avemo.corpus.index import label_mapping
+    from avemo.reports import write_json
+    from avemo.video.face_crop import FaceParams
+    from avemo.video.preview import contact_sheets
+    from avemo.video.stage import VideoConfig, build_video
+
+    params = load_params(args.params)
+    v = params["video"]
+    face = dict(v["face"], fallback_box=tuple(v["face"]["fallback_box"]))
+    cfg = VideoConfig(n_frames=v["n_frames"], face=FaceParams(**face), workers=v["workers"])
+    audio_clips = pd.read_parquet(args.audio / "clips.parquet")
+    table, skipped = build_video(audio_clips, cfg, args.out)
+    args.skipped.parent.mkdir(parents=True, exist_ok=True)
+    skipped.to_csv(args.skipped, index=False)
+    with_video = int(table["has_video"].sum())
+    if with_video + len(skipped) != len(audio_clips):
+        raise RuntimeError(f"video: {len(audio_clips)} clips in but {with_video} with video + {len(skipped)} skipped")
+    summary = {"clips_in": len(audio_clips), "with_video": with_video, "skipped": len(skipped),
+               "face_detected": int((table["face_frames"] > 0).sum()), "fallback_box": int(table["fallback_box"].sum()),
+               "detection_rate": round(float((table["face_frames"] > 0).sum() / max(1, with_video)), 4)}
+    write_json(args.metrics, summary)
+    frames = np.load(args.out / "frames.npy", mmap_mode="r")
+    contact_sheets(frames, table, class_names(label_mapping(params["labels"])), args.figures)
+    console.print(f"video {args.out.name}: {len(audio_clips)} clips in = {with_video} with video + "
+                  f"{len(skipped)} skipped (see {args.skipped}); frames {tuple(frames.shape[1:])}")
+    print_counts(f"video {args.out.name}: faces", {k: summary[k] for k in ("face_detected", "fallback_box", "skipped")})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avemo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -132,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--figure", type=Path, required=True)
     p.set_defaults(func=cmd_audio)
+
+    p = verbs.add_parser("video", help="face frames of the speaker, aligned with an audio variant's clips")
+    p.add_argument("audio", type=Path, help="an audio variant folder (its clips.parquet gives the clips)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--skipped", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--figures", type=Path, required=True)
+    p.set_defaults(func=cmd_video)
     return parser
 
 

@@ -91,7 +91,7 @@ def draw_face(img: np.ndarray, centre: tuple[int, int], look: Look, expr: Expres
     cv2.line(img, (cx, cy - int(5 * s)), (cx - int(5 * s), cy + int(18 * s)), (110, 140, 180), 2)
     xs = np.linspace(-24, 24, 25) * s
     bow = 1 - (xs / (24 * s)) ** 2
-    ys = cy + 42 * s - expr.smile * bow * 12 * s
+    ys = cy + 42 * s + expr.smile * bow * 12 * s  # a smile lowers the middle of the mouth
     top = np.stack([cx + xs, ys], 1).astype(np.int32)
     bottom = np.stack([cx + xs, ys + mouth_open * bow * 16 * s], 1).astype(np.int32)
     cv2.fillPoly(img, [np.concatenate([top, bottom[::-1]])], (40, 30, 90))

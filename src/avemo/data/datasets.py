@@ -58,10 +58,15 @@ class SpectrogramDataset(Dataset):
         self.array = np.load(variant_dir / "spectrograms.npy", mmap_mode="r")
         self.role, self.classes, self.crop_ratio = role, classes, crop_ratio
         self.augment = augment_params if role == "train" and augment_params and augment_params.enabled else None
+        self.balance = balance
+        self._make_index()
+
+    def _make_index(self) -> None:
+        """Item order: the study's re-sampling on the train role, every item once otherwise."""
         targets = self.items["target"].to_numpy()
         self.index = np.arange(len(self.items))
-        if role == "train" and balance is not None and balance.mode == "resample" and len(targets):
-            self.index = resample_indices(targets, len(classes), balance.per_class, balance.seed)
+        if self.role == "train" and self.balance is not None and self.balance.mode == "resample" and len(targets):
+            self.index = resample_indices(targets, len(self.classes), self.balance.per_class, self.balance.seed)
 
     @property
     def targets(self) -> np.ndarray:
@@ -79,3 +84,55 @@ class SpectrogramDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.spectrogram(i), int(self.items["target"].iat[self.index[i]])
+
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+
+
+def frames_tensor(frames: np.ndarray, normalise: str) -> torch.Tensor:
+    """uint8 (T, H, W, 3) RGB -> float (3, T, H, W): 'imagenet' (the study) or 'unit' ([0, 1])."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 255
+    if normalise == "imagenet":
+        return (x - IMAGENET_MEAN) / IMAGENET_STD
+    if normalise == "unit":
+        return x
+    raise ValueError(f"video normalise must be 'imagenet' or 'unit', not {normalise!r}")
+
+
+class AudioVisualDataset(SpectrogramDataset):
+    """(spectrogram, frames (3 x T x H x W), class), joined on clip id with the video stage's output.
+
+    Same roles, balancing and augmentation as the audio loader; augmentation touches the
+    spectrogram's frequency axis and a small rotation only, so audio and frames stay in sync.
+    Items without video are dropped or given a blank stack (`missing_video`), and counted.
+    """
+
+    def __init__(self, variant_dir: str | Path, video_dir: str | Path, splits: pd.DataFrame, role: str,
+                 classes: list[str], fold: int = 0, crop_ratio: float = 0.0,
+                 augment_params: AugmentParams | None = None, balance: BalanceParams | None = None,
+                 missing_video: str = "drop", normalise: str = "imagenet"):
+        super().__init__(variant_dir, splits, role, classes, fold, crop_ratio, augment_params, balance)
+        if missing_video not in ("drop", "blank"):
+            raise ValueError(f"missing_video must be 'drop' or 'blank', not {missing_video!r}")
+        video = pd.read_parquet(Path(video_dir) / "clips.parquet")[["clip_id", "row", "has_video"]]
+        items = self.items.merge(video.rename(columns={"row": "video_row"}), on="clip_id", how="left")
+        if items["video_row"].isna().any():
+            missing = items.loc[items["video_row"].isna(), "clip_id"].iloc[0]
+            raise ValueError(f"{video_dir}: clip {missing} of the audio variant has no video row; "
+                             "the video stage was built from another audio variant")
+        self.missing_video = missing_video
+        self.without_video = int((~items["has_video"]).sum())
+        if missing_video == "drop":
+            items = items[items["has_video"]].reset_index(drop=True)
+        self.items = items
+        self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
+        self.normalise = normalise
+        self._make_index()
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        item = self.items.iloc[self.index[i]]
+        frames = frames_tensor(self.frames[int(item["video_row"])], self.normalise)
+        if not item["has_video"]:
+            frames = torch.zeros_like(frames)
+        return self.spectrogram(i), frames, int(item["target"])

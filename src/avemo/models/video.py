@@ -1,0 +1,52 @@
+"""The 3-D CNN on face frames (the study's: 4 Conv3d, 3 MaxPool3d, 2 fully connected)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class VideoNetConfig:
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    pools: int = 3  # MaxPool3d (1 x 3 x 3, stride 1 x 2 x 2) after the first `pools` convolutions
+    fc: tuple[int, int] = (256, 64)  # the second is the embedding size
+    dropout: float = 0.2
+    input_shape: tuple[int, int, int] = (20, 60, 100)  # frames x height x width
+
+
+def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
+    t, h, w = cfg.input_shape
+    for b in range(len(cfg.channels)):
+        t, h, w = t - 2, h - 2, w - 2
+        if b < cfg.pools:
+            h, w = (h - 3) // 2 + 1, (w - 3) // 2 + 1
+        if min(t, h, w) < 1:
+            raise ValueError(f"video model: block {b + 1} shrinks the {cfg.input_shape} input to nothing; "
+                             "use fewer blocks or pools, or more frames")
+    return t, h, w
+
+
+class VideoNet(nn.Module):
+    def __init__(self, cfg: VideoNetConfig, n_classes: int):
+        super().__init__()
+        t, h, w = video_feature_shape(cfg)
+        layers, c_in = [], 3
+        for b, c_out in enumerate(cfg.channels):
+            layers += [nn.Conv3d(c_in, c_out, 3), nn.ReLU()]
+            if b < cfg.pools:
+                layers.append(nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)))
+            c_in = c_out
+        self.conv = nn.Sequential(*layers)
+        self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(c_in * t * h * w, cfg.fc[0]), nn.ReLU(),
+                                       nn.Dropout(cfg.dropout), nn.Linear(cfg.fc[0], cfg.fc[1]), nn.ReLU())
+        self.head = nn.Linear(cfg.fc[1], n_classes)
+        self.embedding_dim = cfg.fc[1]
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.conv(frames))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(frames))

@@ -1,0 +1,100 @@
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from avemo.data.datasets import AudioVisualDataset
+from avemo.video.frames import clip_frame_times, frame_indices
+from avemo.video.stage import DialogueJob, VideoConfig, build_video, process_dialogue
+
+FPS = 29.97
+
+
+def two_colour_avi(path, seconds=3.0):
+    """Left half red, right half blue (BGR), no faces: the crop must use the fallback box."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"DIVX"), FPS, (720, 480))
+    frame = np.zeros((480, 720, 3), np.uint8)
+    frame[:, :360] = (0, 0, 200)
+    frame[:, 360:] = (200, 0, 0)
+    for _ in range(int(seconds * FPS)):
+        writer.write(frame)
+    writer.release()
+    return str(path)
+
+
+@pytest.mark.parametrize("markers", ["F", "M"])
+def test_the_crop_takes_the_speakers_half_for_both_marker_letters(tmp_path, markers):
+    other = "M" if markers == "F" else "F"
+    job = DialogueJob(two_colour_avi(tmp_path / "d.avi"), ("wearer", "other"), (markers, markers), (markers, other),
+                      ((0.2, 1.2), (1.5, 2.5)), VideoConfig(n_frames=5))
+    wearer, partner = process_dialogue(job)
+    red, blue = np.array([200, 0, 0]), np.array([0, 0, 200])  # RGB out
+    assert np.abs(wearer.frames.reshape(-1, 3).mean(0) - red).max() < 20  # left half: the marker wearer
+    assert np.abs(partner.frames.reshape(-1, 3).mean(0) - blue).max() < 20
+    assert wearer.face_frames == 0 and wearer.frames.shape == (5, 60, 100, 3)
+
+
+def test_frame_times_fall_inside_the_clip_window():
+    for start, end in ((0.0, 3.0), (12.34, 13.1), (100.0, 109.9)):
+        times = clip_frame_times(start, end, 20)
+        assert len(times) == 20 and (times > start).all() and (times < end).all()
+        idx = frame_indices(times, FPS)
+        assert (idx >= np.floor(start * FPS)).all() and (idx <= np.floor(end * FPS)).all()
+        assert (np.diff(idx) >= 0).all()
+
+
+def test_clip_ids_match_the_audio_variant_one_to_one(tiny_variant, tiny_video):
+    _, table, skipped = tiny_video
+    audio = pd.read_parquet(tiny_variant / "clips.parquet")
+    assert table["clip_id"].tolist() == audio["clip_id"].tolist()
+    assert skipped.empty and table["has_video"].all()
+    frames = np.load(tiny_video[0] / "frames.npy", mmap_mode="r")
+    assert frames.shape == (len(audio), 20, 60, 100, 3) and frames.dtype == np.uint8
+    window = (audio["utt_start"] + audio["start"]) * FPS
+    assert (table["first_frame"] >= np.floor(window)).all()
+    assert (table["last_frame"] <= np.floor((audio["utt_start"] + audio["end"]) * FPS)).all()
+
+
+def test_the_detector_finds_most_drawn_faces_and_counts_the_fallbacks(tiny_corpus, tiny_video):
+    _, manifest = tiny_corpus
+    _, table, _ = tiny_video
+    away = table["utterance_id"].map(manifest.set_index("utterance_id")["turned_away"])
+    facing = table[~away]
+    assert (facing["face_frames"] > 0).mean() >= 0.9  # required: faces found in 90 % of facing clips
+    assert table["fallback_box"].sum() == ((table["face_frames"] == 0) & table["has_video"]).sum()
+    if away.any():
+        assert table.loc[away, "fallback_box"].mean() >= 0.5  # a head turned away has no face to find
+
+
+def test_a_corrupt_truncated_or_missing_avi_is_reported_not_fatal(tiny_variant, tmp_path):
+    audio = pd.read_parquet(tiny_variant / "clips.parquet")
+    dialogs = sorted(audio["dialog"].unique())[:3]
+    part = audio[audio["dialog"].isin(dialogs)].copy()
+    corrupt, truncated, missing = (tmp_path / f"{d}.avi" for d in dialogs)
+    corrupt.write_bytes(b"RIFF\\x00\\x00AVI LIST" + bytes(5000))
+    source = part.loc[part["dialog"] == dialogs[1], "avi_path"].iloc[0]
+    data = open(source, "rb").read()
+    truncated.write_bytes(data[: len(data) // 3])
+    part["avi_path"] = part["dialog"].map({dialogs[0]: str(corrupt), dialogs[1]: str(truncated), dialogs[2]: str(missing)})
+    table, skipped = build_video(part, VideoConfig(workers=1), tmp_path / "out")
+    reasons = skipped.set_index("clip_id")["reason"]
+    for clip in part.loc[part["dialog"].isin([dialogs[0], dialogs[2]]), "clip_id"]:
+        assert reasons[clip] == "video missing or unreadable"
+    late = part[part["dialog"] == dialogs[1]].sort_values("utt_start").iloc[-1]["clip_id"]
+    assert "video" in reasons[late] and ("too short" in reasons[late] or "ended before" in reasons[late])
+    assert table["has_video"].sum() + len(skipped) == len(part)
+    assert set(skipped["file"]) <= {str(corrupt), str(truncated), str(missing)}
+
+
+def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_video, tiny_splits):
+    classes = ["neutral", "happy", "angry", "sad"]
+    ds = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes)
+    spec, frames, target = ds[0]
+    assert spec.shape == (1, 200, 300) and frames.shape == (3, 20, 60, 100) and frames.dtype == torch.float32
+    assert classes[target] == ds.items["class"].iat[0]
+    assert len(ds) == len(ds.items) and ds.without_video == 0
+    unit = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes, normalise="unit")[0][1]
+    assert 0 <= unit.min() and unit.max() <= 1
