@@ -135,6 +135,17 @@ def cmd_video(args: argparse.Namespace) -> None:
     print_counts(f"video {args.out.name}: faces", {k: summary[k] for k in ("face_detected", "fallback_box", "skipped")})
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from avemo.training.run import StagePaths, run_training
+
+    params = load_params(args.params)
+    paths = StagePaths(audio=args.audio, video=args.video, splits=args.splits, model_dir=args.model_dir,
+                       metrics=args.metrics, plots=args.plots)
+    test = run_training(args.family, args.model, args.audio.name, args.stage, params, paths)
+    console.print(f"train {args.stage}: test WA {test['wa']:.3f}, UA {test['ua']:.3f}, macro F1 {test['f1_macro']:.3f}")
+    print_counts(f"train {args.stage}: test recall per class", {c: round(r, 3) for c, r in test["recall"].items()})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avemo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -173,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--figures", type=Path, required=True)
     p.set_defaults(func=cmd_video)
+
+    p = verbs.add_parser("train", help="train and evaluate one model, tracked in MLflow")
+    p.add_argument("--family", choices=["audio", "video", "fusion"], required=True)
+    p.add_argument("--model", choices=["cnn", "cnn_lstm", "cnn_rnn", "c3d"], required=True,
+                   help="audio model kind (fusion: its audio branch); c3d for the video family")
+    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
+    p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
+    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    p.add_argument("--model-dir", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--plots", type=Path, required=True)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,116 @@
+"""MLflow wiring: where runs go, and what every training run records.
+
+Backend `sqlite:///mlruns/mlflow.db` (the file store is refused by current MLflow), artifacts
+under `mlruns/`; MLFLOW_TRACKING_URI points elsewhere (e.g. a tracking server). Every run
+is tagged with the git commit, the DVC stage, the dataset variant, the class set and the
+input hashes from dvc.lock, so any number traces back to code and data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+
+def tracking_uri(root: Path = Path(".")) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def use_experiment(family: str, root: Path = Path(".")) -> str:
+    """Point MLflow at the project store and the experiment of a model family; return its id."""
+    (root / "mlruns").mkdir(exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri(root))
+    name = f"avemo-{family}"
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        artifacts = (root / "mlruns" / "artifacts" / name).resolve().as_uri()
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def input_hashes(stage: str, lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """md5 of every dependency of `stage` as recorded in dvc.lock (empty before the first lock)."""
+    if not lock.exists():
+        return {}
+    stages = yaml.safe_load(lock.read_text()).get("stages", {})
+    return {f"data.{d['path']}": d.get("md5", "") for d in stages.get(stage, {}).get("deps", [])}
+
+
+def confusion_figure(confusion: list[list[int]], classes: list[str], path: Path, normalise: bool) -> None:
+    matrix = np.array(confusion, dtype=float)
+    if normalise:
+        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}" if normalise else f"{int(v)}", ha="center", va="center", fontsize=8)
+    ax.set_title("confusion (row-normalised)" if normalise else "confusion (counts)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def learning_curves(epochs: list[dict], path: Path) -> None:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
+    x = [e["epoch"] for e in epochs]
+    a.plot(x, [e["train_loss"] for e in epochs], label="train")
+    a.plot(x, [e["val_loss"] for e in epochs], label="val")
+    a.set_title("loss")
+    a.legend()
+    b.plot(x, [e["val_wa"] for e in epochs], label="val WA")
+    b.plot(x, [e["val_ua"] for e in epochs], label="val UA")
+    b.set_title("validation")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def log_evaluation(test: dict, classes: list[str], epochs: list[dict], folder: Path) -> None:
+    """Test metrics, confusion matrices (PNG + JSON), per-class report and learning curves."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mlflow.log_metrics({"test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
+                        **{f"test_recall_{c}": r for c, r in test["recall"].items()}})
+    confusion_figure(test["confusion"], classes, folder / "confusion_counts.png", normalise=False)
+    confusion_figure(test["confusion"], classes, folder / "confusion_normalised.png", normalise=True)
+    (folder / "confusion.json").write_text(json.dumps({"classes": classes, "matrix": test["confusion"]}, indent=2))
+    report = {c: {"precision": test["precision"][c], "recall": test["recall"][c], "support": test["support"][c]}
+              for c in classes}
+    (folder / "per_class.json").write_text(json.dumps(report, indent=2))
+    learning_curves(epochs, folder / "learning_curves.png")
+    mlflow.log_artifacts(str(folder), artifact_path="evaluation")

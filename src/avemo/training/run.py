@@ -1,0 +1,156 @@
+"""A training stage: datasets from params, one model, one tracked MLflow run, DVC metrics and plots."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.models import infer_signature
+from torch.utils.data import DataLoader
+
+from avemo.corpus.iemocap import class_names
+from avemo.corpus.index import label_mapping
+from avemo.data.augment import AugmentParams
+from avemo.data.balance import class_weights
+from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
+from avemo.models.audio import PAPER, AudioNet, AudioNetConfig
+from avemo.models.fusion import FusionNet
+from avemo.models.video import VideoNet, VideoNetConfig
+from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, use_experiment
+from avemo.training.loop import TrainConfig, evaluate, pick_device, seed_everything, train
+
+
+@dataclass(frozen=True)
+class StagePaths:
+    audio: Path  # an audio variant folder
+    video: Path | None  # a video folder (video and fusion families)
+    splits: Path
+    model_dir: Path  # checkpoints
+    metrics: Path  # reports/metrics/<stage>.json
+    plots: Path  # folder for the DVC plot files
+
+
+def audio_config(models: dict, kind: str) -> AudioNetConfig:
+    spec = dict(models["audio"])
+    if spec.pop("preset", None) == "paper":
+        return AudioNetConfig(**{**PAPER.__dict__, "kind": kind})
+    return AudioNetConfig(kind=kind, channels=tuple(spec["channels"]), kernels=tuple(map(tuple, spec["kernels"])),
+                          padding=tuple(spec["padding"]), pool=spec["pool"], hidden=spec["hidden"],
+                          rnn_layers=spec["rnn_layers"], bidirectional=spec["bidirectional"],
+                          rnn_dropout=spec["rnn_dropout"], fc=spec["fc"], dropout=spec["dropout"])
+
+
+def video_config(models: dict) -> VideoNetConfig:
+    v = models["video"]
+    return VideoNetConfig(channels=tuple(v["channels"]), pools=v["pools"], fc=tuple(v["fc"]), dropout=v["dropout"])
+
+
+def build_datasets(family: str, params: dict, paths: StagePaths, classes: list[str]):
+    t = params["train"]
+    splits = pd.read_parquet(paths.splits)
+    balance = BalanceParams(**t["balance"])
+    augment = AugmentParams(**t["augment"])
+    if family == "audio":
+        make = lambda role: SpectrogramDataset(paths.audio, splits, role, classes, t["fold"], t["crop_ratio"],
+                                               augment, balance)
+    else:
+        make = lambda role: AudioVisualDataset(paths.audio, paths.video, splits, role, classes, t["fold"],
+                                               t["crop_ratio"], augment, balance, t["missing_video"],
+                                               t["video_normalise"])
+    return make("train"), make("val"), make("test")
+
+
+class VideoOnly(torch.nn.Module):
+    """The video network fed from the joint loader's (spectrogram, frames) pair: frames only."""
+
+    def __init__(self, net: VideoNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        return self.net(frames)
+
+
+def build_model(family: str, kind: str, params: dict, n_classes: int) -> torch.nn.Module:
+    models = params["models"]
+    if family == "audio":
+        return AudioNet(audio_config(models, kind), n_classes)
+    if family == "video":
+        return VideoOnly(VideoNet(video_config(models), n_classes))
+    return FusionNet(audio_config(models, kind), video_config(models), n_classes)
+
+
+def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
+    """Train and evaluate one model in one MLflow run; return the test metrics."""
+    classes = class_names(label_mapping(params["labels"]))
+    train_set, val_set, test_set = build_datasets(family, params, paths, classes)
+    for role, ds in (("train", train_set), ("val", val_set), ("test", test_set)):
+        if len(ds) == 0:
+            raise ValueError(f"{stage}: the {role} split of {variant} has no items in classes {classes}")
+    cfg = TrainConfig(**params["train"]["loop"])
+    seed_everything(cfg.seed)  # the initial weights are part of what the seed fixes
+    model = build_model(family, kind, params, len(classes))
+    weights = None
+    if params["train"]["balance"]["mode"] == "class_weight":
+        weights = class_weights(train_set.targets, len(classes))
+
+    use_experiment(family)
+    run_params = {"family": family, "model": kind, "variant": variant, "classes": ",".join(classes),
+                  "train": params["train"], "models": params["models"], "labels.set": params["labels"]["set"]}
+    tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
+            "class_set": params["labels"]["set"], "items_train": len(train_set), "items_val": len(val_set),
+            "items_test": len(test_set), **input_hashes(stage)}
+    with mlflow.start_run(run_name=stage) as run:
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        mlflow.log_params(flatten(run_params))
+        history = train(model, train_set, val_set, classes, cfg, paths.model_dir, weights,
+                        on_epoch=lambda epoch, record: mlflow.log_metrics(
+                            {k: v for k, v in record.items() if k != "epoch"}, step=epoch))
+        device = pick_device(cfg.device)
+        loader = DataLoader(test_set, batch_size=cfg.batch_size)
+        test, y_true, y_pred = evaluate(model, loader, device, classes)
+        mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_ua})
+        with tempfile.TemporaryDirectory() as tmp:
+            log_evaluation(test, classes, history.epochs, Path(tmp))
+        if params["train"]["log_model"]:
+            log_model(model.cpu(), test_set, paths.model_dir)
+        run_id = run.info.run_id
+    write_dvc_outputs(test, history, classes, y_true, y_pred, run_id, paths)
+    return test
+
+
+def log_model(model: torch.nn.Module, example_set, folder: Path) -> None:
+    """Single-input models: the PyTorch flavour with input example and signature (MLflow 3: `name=`).
+
+    Two-input models (video via the joint loader, fusion) are logged as a state dict for now:
+    their pyfunc wrapper belongs with serving.
+    """
+    model.eval()
+    inputs = [x[None] for x in example_set[0][:-1]]
+    if len(inputs) > 1:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), folder / "state_dict.pt")
+        mlflow.log_artifact(str(folder / "state_dict.pt"), artifact_path="model")
+        return
+    example = inputs[0].numpy()
+    with torch.no_grad():
+        output = model(inputs[0]).numpy()
+    mlflow.pytorch.log_model(model, name="model", input_example=example, signature=infer_signature(example, output))
+
+
+def write_dvc_outputs(test: dict, history, classes, y_true, y_pred, run_id: str, paths: StagePaths) -> None:
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps({
+        "test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
+        "test_recall": test["recall"], "best_epoch": history.best_epoch, "best_val_ua": history.best_ua,
+        "mlflow_run_id": run_id}, indent=2) + "\n")
+    paths.plots.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"actual": np.array(classes)[y_true], "predicted": np.array(classes)[y_pred]}).to_csv(
+        paths.plots / "confusion.csv", index=False)
+    pd.DataFrame(history.epochs).to_csv(paths.plots / "learning_curve.csv", index=False)
