@@ -70,35 +70,27 @@ def cmd_audio(args: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from avemo.audio.config import variant_config
+    from avemo.audio.config import STUDY_NAMES, variant_config
     from avemo.audio.preview import spectrogram_sheet
-    from avemo.audio.stage import build_variant
-    from avemo.corpus.index import label_mapping
-    from avemo.corpus.iemocap import class_names
-    from avemo.reports import write_json
+    from avemo.audio.stage import build_variant, variant_summary
+    from avemo.corpus.index import class_set
+    from avemo.reports import write_json, write_table
 
     params = load_params(args.params)
     cfg = variant_config(params["audio"], args.segmentation, args.cleanup)
     utterances = pd.read_parquet(args.utterances)
     utterances = utterances[utterances["class"].notna()]
     clips, skipped = build_variant(utterances, cfg, args.out)
-    args.skipped.parent.mkdir(parents=True, exist_ok=True)
-    skipped.to_csv(args.skipped, index=False)
+    write_table(args.skipped, skipped)
     variant = f"{args.segmentation}-{args.cleanup}"
-    dropped = int((skipped["action"] == "skipped").sum())
-    kept = int(clips["utterance_id"].nunique())
-    if kept + dropped != len(utterances):
-        raise RuntimeError(f"audio {variant}: {len(utterances)} utterances in but {kept} kept + {dropped} skipped")
-    classes = class_names(label_mapping(params["labels"]))
-    summary = {"utterances_in": len(utterances), "utterances_out": kept, "skipped": dropped,
-               "resampled": int((skipped["action"] == "resampled").sum()), "items": len(clips),
-               "padded": int(clips["padded"].sum()),
-               "items_per_class": {c: int((clips["class"] == c).sum()) for c in classes}}
+    classes = class_set(params["labels"])
+    summary = {"study_name": STUDY_NAMES[variant], **variant_summary(len(utterances), clips, skipped, classes)}
     write_json(args.metrics, summary)
     array = np.load(args.out / "spectrograms.npy", mmap_mode="r")
-    spectrogram_sheet(array, clips, classes, args.figure, f"{variant} (dB, fixed scale)")
-    console.print(f"audio {variant}: {len(utterances)} utterances in = {kept} kept + {dropped} skipped "
-                  f"(see {args.skipped}); {len(clips)} items of shape {tuple(array.shape[1:])}")
+    spectrogram_sheet(array, clips, classes, args.figure, f"{variant} = {STUDY_NAMES[variant]} (dB, fixed scale)")
+    console.print(f"audio {variant} ({STUDY_NAMES[variant]}): {summary['utterances_in']} utterances in = "
+                  f"{summary['utterances_out']} kept + {summary['skipped']} skipped (see {args.skipped}); "
+                  f"{len(clips)} items of shape {tuple(array.shape[1:])}")
     print_counts(f"audio {variant}: items per class", summary["items_per_class"])
 
 
@@ -106,32 +98,25 @@ def cmd_video(args: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from avemo.corpus.iemocap import class_names
-    from avemo.corpus.index import label_mapping
-    from avemo.reports import write_json
+    from avemo.corpus.index import class_set
+    from avemo.params import as_tuples
+    from avemo.reports import write_json, write_table
     from avemo.video.face_crop import FaceParams
     from avemo.video.preview import contact_sheets
-    from avemo.video.stage import VideoConfig, build_video
+    from avemo.video.stage import VideoConfig, build_video, video_summary
 
     params = load_params(args.params)
-    v = params["video"]
-    face = dict(v["face"], fallback_box=tuple(v["face"]["fallback_box"]))
-    cfg = VideoConfig(n_frames=v["n_frames"], face=FaceParams(**face), workers=v["workers"])
+    v = as_tuples(params["video"])
+    cfg = VideoConfig(n_frames=v["n_frames"], face=FaceParams(**v["face"]), workers=v["workers"])
     audio_clips = pd.read_parquet(args.audio / "clips.parquet")
     table, skipped = build_video(audio_clips, cfg, args.out)
-    args.skipped.parent.mkdir(parents=True, exist_ok=True)
-    skipped.to_csv(args.skipped, index=False)
-    with_video = int(table["has_video"].sum())
-    if with_video + len(skipped) != len(audio_clips):
-        raise RuntimeError(f"video: {len(audio_clips)} clips in but {with_video} with video + {len(skipped)} skipped")
-    summary = {"clips_in": len(audio_clips), "with_video": with_video, "skipped": len(skipped),
-               "face_detected": int((table["face_frames"] > 0).sum()), "fallback_box": int(table["fallback_box"].sum()),
-               "detection_rate": round(float((table["face_frames"] > 0).sum() / max(1, with_video)), 4)}
+    write_table(args.skipped, skipped)
+    summary = video_summary(len(audio_clips), table, skipped)
     write_json(args.metrics, summary)
     frames = np.load(args.out / "frames.npy", mmap_mode="r")
-    contact_sheets(frames, table, class_names(label_mapping(params["labels"])), args.figures)
-    console.print(f"video {args.out.name}: {len(audio_clips)} clips in = {with_video} with video + "
-                  f"{len(skipped)} skipped (see {args.skipped}); frames {tuple(frames.shape[1:])}")
+    contact_sheets(frames, table, class_set(params["labels"]), args.figures)
+    console.print(f"video {args.out.name}: {summary['clips_in']} clips in = {summary['with_video']} with video + "
+                  f"{summary['skipped']} skipped (see {args.skipped}); frames {tuple(frames.shape[1:])}")
     print_counts(f"video {args.out.name}: faces", {k: summary[k] for k in ("face_detected", "fallback_box", "skipped")})
 
 
@@ -146,6 +131,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     print_counts(f"train {args.stage}: test recall per class", {c: round(r, 3) for c, r in test["recall"].items()})
 
 
+def add_outputs(p: argparse.ArgumentParser) -> None:
+    """The outputs every data stage writes: its data, its skipped table, its counts."""
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--skipped", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avemo", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -157,9 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("index", help="read an IEMOCAP_full_release tree into utterances.parquet")
     p.add_argument("corpus", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--skipped", type=Path, required=True)
-    p.add_argument("--metrics", type=Path, required=True)
+    add_outputs(p)
     p.set_defaults(func=cmd_index)
 
     p = verbs.add_parser("split", help="speaker-independent split roles per fold")
@@ -171,17 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("utterances", type=Path)
     p.add_argument("--segmentation", choices=["full", "clip3s"], required=True)
     p.add_argument("--cleanup", choices=["raw", "clean"], required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--skipped", type=Path, required=True)
-    p.add_argument("--metrics", type=Path, required=True)
+    add_outputs(p)
     p.add_argument("--figure", type=Path, required=True)
     p.set_defaults(func=cmd_audio)
 
     p = verbs.add_parser("video", help="face frames of the speaker, aligned with an audio variant's clips")
     p.add_argument("audio", type=Path, help="an audio variant folder (its clips.parquet gives the clips)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--skipped", type=Path, required=True)
-    p.add_argument("--metrics", type=Path, required=True)
+    add_outputs(p)
     p.add_argument("--figures", type=Path, required=True)
     p.set_defaults(func=cmd_video)
 

@@ -15,3 +15,12 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no params file (run from the project root or pass --params)")
     with path.open() as f:
         return yaml.safe_load(f) or {}
+
+
+def as_tuples(value: Any) -> Any:
+    """YAML lists -> tuples, recursively: the frozen config dataclasses hold tuples."""
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_tuples(v) for k, v in value.items()}
+    return value

@@ -20,6 +20,7 @@ from avemo.audio.cleanup import CleanupParams, NoiseProfile, clean, estimate_noi
 from avemo.audio.segment import Clip, SegmentPolicy, plan_clips
 from avemo.audio.spectrogram import SpectrogramParams, fit_frames, spectrogram_db
 from avemo.parallel import parallel_map
+from avemo.reports import check_reconciled
 
 SAMPLE_RATE = 16_000
 SKIPPED_COLUMNS = ["file", "utterance_id", "action", "reason"]
@@ -90,6 +91,7 @@ def item_spectrograms(y: np.ndarray, clips: tuple[Clip, ...], utterance_id: str,
     """The spectrogram of each clip of one utterance, padded with corpus noise where planned."""
     sp = cfg.spectrogram
     n_clip = int(round(cfg.policy.clip_seconds * SAMPLE_RATE))
+    time_axis = sp.full_time_axis if cfg.policy.segmentation == "full" else "crop_pad"
     out = np.empty((len(clips), sp.bins, sp.frames), np.float16)
     for k, clip in enumerate(clips):
         segment = y[int(round(clip.start * SAMPLE_RATE)): int(round(clip.end * SAMPLE_RATE))]
@@ -98,9 +100,7 @@ def item_spectrograms(y: np.ndarray, clips: tuple[Clip, ...], utterance_id: str,
             segment = np.concatenate([segment, noise.sample(max(0, n_clip - len(segment)), rng)])
         if cfg.cleanup is not None:
             segment = clean(segment, SAMPLE_RATE, noise.sample(SAMPLE_RATE, rng), cfg.cleanup)
-        db = spectrogram_db(segment, SAMPLE_RATE, sp)
-        policy = sp.full_time_axis if cfg.policy.segmentation == "full" else "crop_pad"
-        out[k] = fit_frames(db, sp.frames, policy, sp.floor_db)
+        out[k] = fit_frames(spectrogram_db(segment, SAMPLE_RATE, sp), sp.frames, time_axis, sp.floor_db)
     return out
 
 
@@ -118,19 +118,21 @@ def plan_jobs(utterances: pd.DataFrame, cfg: VariantConfig) -> tuple[list[Job], 
     jobs, skipped, row = [], [], 0
     for u in utterances.itertuples():
         if u.wav_seconds < cfg.min_seconds:
-            skipped.append(_skip(u, f"too short: {u.wav_seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
+            skipped.append(_skip_row(u.utterance_id, u.wav_path,
+                                     f"too short: {u.wav_seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
             continue
         clips = plan_clips(u.wav_seconds, cfg.policy)
         if not clips:
-            skipped.append(_skip(u, f"shorter than {cfg.policy.clip_seconds} s and audio.short=drop"))
+            skipped.append(_skip_row(u.utterance_id, u.wav_path,
+                                     f"shorter than {cfg.policy.clip_seconds} s and audio.short=drop"))
             continue
         jobs.append(Job(u.utterance_id, u.wav_path, tuple(clips), row))
         row += len(clips)
     return jobs, skipped
 
 
-def _skip(u, reason: str) -> dict:
-    return {"file": u.wav_path, "utterance_id": u.utterance_id, "action": "skipped", "reason": reason}
+def _skip_row(utterance_id: str, wav_path: str, reason: str, action: str = "skipped") -> dict:
+    return {"file": wav_path, "utterance_id": utterance_id, "action": action, "reason": reason}
 
 
 def corpus_noise(utterances: pd.DataFrame, max_files: int = 60) -> NoiseProfile:
@@ -161,8 +163,7 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
                                 chunksize=8):
         u = records[outcome.utterance_id]
         if outcome.action:
-            skipped.append({"file": u["wav_path"], "utterance_id": outcome.utterance_id,
-                            "action": outcome.action, "reason": outcome.reason})
+            skipped.append(_skip_row(outcome.utterance_id, u["wav_path"], outcome.reason, outcome.action))
         if not outcome.written:
             continue
         job = by_id[outcome.utterance_id]
@@ -171,14 +172,24 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
             kept_rows.append(job.first_row + k)
     if len(kept_rows) < planned:
         _keep_rows(array_path, kept_rows)
-    row = len(kept_rows)
     clips = pd.DataFrame(rows, columns=CLIP_COLUMNS)
     clips.to_parquet(out_dir / "clips.parquet", index=False)
     meta = {"segmentation": asdict(cfg.policy), "cleanup": asdict(cfg.cleanup) if cfg.cleanup else None,
-            "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [row, sp.bins, sp.frames],
+            "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [len(kept_rows), sp.bins, sp.frames],
             "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]"}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return clips, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
+
+
+def variant_summary(n_utterances: int, clips: pd.DataFrame, skipped: pd.DataFrame, classes: list[str]) -> dict:
+    """The variant's counts (DVC metrics); raises if utterances in != kept + skipped."""
+    dropped = int((skipped["action"] == "skipped").sum())
+    kept = int(clips["utterance_id"].nunique())
+    check_reconciled("audio", n_utterances, kept, dropped)
+    return {"utterances_in": n_utterances, "utterances_out": kept, "skipped": dropped,
+            "resampled": int((skipped["action"] == "resampled").sum()), "items": len(clips),
+            "padded": int(clips["padded"].sum()),
+            "items_per_class": {c: int((clips["class"] == c).sum()) for c in classes}}
 
 
 def _clip_row(u: dict, clip: Clip, row: int) -> dict:

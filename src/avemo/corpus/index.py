@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from avemo.corpus.iemocap import class_names, corpus_summary, read_corpus
-from avemo.reports import write_json
+from avemo.reports import check_reconciled, write_json, write_table
 
 
 def label_mapping(labels: dict) -> dict[str, str]:
@@ -18,15 +18,20 @@ def label_mapping(labels: dict) -> dict[str, str]:
     return dict(labels["sets"][name])
 
 
+def class_set(labels: dict) -> list[str]:
+    """The class names of the chosen label set, in class-index order."""
+    return class_names(label_mapping(labels))
+
+
 def index_corpus(corpus: Path, labels: dict, out: Path, skipped_path: Path, metrics_path: Path) -> tuple[dict, pd.DataFrame]:
     mapping = label_mapping(labels)
     utterances, skipped = read_corpus(corpus, mapping)
     out.parent.mkdir(parents=True, exist_ok=True)
     utterances.to_parquet(out, index=False)
-    skipped_path.parent.mkdir(parents=True, exist_ok=True)
-    skipped.to_csv(skipped_path, index=False)
+    write_table(skipped_path, skipped)
     summary = corpus_summary(utterances, class_names(mapping))
     summary["skipped"] = int(len(skipped))
     summary["items_in"] = summary["utterances"] + summary["skipped"]
+    check_reconciled("index", summary["items_in"], summary["utterances"], summary["skipped"])
     write_json(metrics_path, summary)
     return summary, skipped

@@ -21,6 +21,7 @@ import soundfile as sf
 from avemo.corpus import face, voice
 from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER
 from avemo.parallel import parallel_map
+from avemo.params import as_tuples
 
 #: Dialogue name templates; markers alternate F, M. Includes lettered names as in the release.
 DIALOG_TEMPLATES = ["impro01", "script01_1", "impro05a", "script02_2b", "impro03", "script03_1", "impro07", "script01_2"]
@@ -57,10 +58,7 @@ class SynthConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "SynthConfig":
-        values = dict(params)
-        if "noise_dbfs" in values:
-            values["noise_dbfs"] = tuple(values["noise_dbfs"])
-        return cls(**values)
+        return cls(**as_tuples(params))
 
 
 @dataclass

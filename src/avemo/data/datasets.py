@@ -62,28 +62,27 @@ class SpectrogramDataset(Dataset):
         self._make_index()
 
     def _make_index(self) -> None:
-        """Item order: the study's re-sampling on the train role, every item once otherwise."""
+        """Item order (the study's re-sampling on the train role, every item once otherwise), and
+        the per-item columns as arrays, so that loading an item never touches pandas."""
         targets = self.items["target"].to_numpy()
-        self.index = np.arange(len(self.items))
+        index = np.arange(len(self.items))
         if self.role == "train" and self.balance is not None and self.balance.mode == "resample" and len(targets):
-            self.index = resample_indices(targets, len(self.classes), self.balance.per_class, self.balance.seed)
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self.items["target"].to_numpy()[self.index]
+            index = resample_indices(targets, len(self.classes), self.balance.per_class, self.balance.seed)
+        self.index = index
+        self.targets = targets[index]
+        self._rows = self.items["row"].to_numpy()[index]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def spectrogram(self, i: int) -> torch.Tensor:
-        item = self.items.iloc[self.index[i]]
-        raw = torch.from_numpy(np.asarray(self.array[item["row"]], dtype=np.float32))[None]
+        raw = torch.from_numpy(np.asarray(self.array[self._rows[i]], dtype=np.float32))[None]
         x = (raw - self.floor) / (self.ceiling - self.floor) * 2 - 1
         x = crop_frequency(x, self.crop_ratio)
         return augment(x, self.augment) if self.augment else x
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.spectrogram(i), int(self.items["target"].iat[self.index[i]])
+        return self.spectrogram(i), int(self.targets[i])
 
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
@@ -92,7 +91,7 @@ IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
 
 def frames_tensor(frames: np.ndarray, normalise: str) -> torch.Tensor:
     """uint8 (T, H, W, 3) RGB -> float (3, T, H, W): 'imagenet' (the study) or 'unit' ([0, 1])."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 255
+    x = torch.from_numpy(np.array(frames)).permute(3, 0, 1, 2).float() / 255  # a copy: memmaps are read-only
     if normalise == "imagenet":
         return (x - IMAGENET_MEAN) / IMAGENET_STD
     if normalise == "unit":
@@ -129,10 +128,11 @@ class AudioVisualDataset(SpectrogramDataset):
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
         self.normalise = normalise
         self._make_index()
+        self._video_rows = self.items["video_row"].to_numpy(dtype=np.int64)[self.index]
+        self._has_video = self.items["has_video"].to_numpy(dtype=bool)[self.index]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        item = self.items.iloc[self.index[i]]
-        frames = frames_tensor(self.frames[int(item["video_row"])], self.normalise)
-        if not item["has_video"]:
+        frames = frames_tensor(self.frames[self._video_rows[i]], self.normalise)
+        if not self._has_video[i]:
             frames = torch.zeros_like(frames)
-        return self.spectrogram(i), frames, int(item["target"])
+        return self.spectrogram(i), frames, int(self.targets[i])

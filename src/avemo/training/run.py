@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -14,14 +14,14 @@ import torch
 from mlflow.models import infer_signature
 from torch.utils.data import DataLoader
 
-from avemo.corpus.iemocap import class_names
-from avemo.corpus.index import label_mapping
+from avemo.corpus.index import class_set
 from avemo.data.augment import AugmentParams
 from avemo.data.balance import class_weights
 from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
 from avemo.models.audio import PAPER, AudioNet, AudioNetConfig
 from avemo.models.fusion import FusionNet
 from avemo.models.video import VideoNet, VideoNetConfig
+from avemo.params import as_tuples
 from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, use_experiment
 from avemo.training.loop import TrainConfig, evaluate, pick_device, seed_everything, train
 
@@ -37,18 +37,14 @@ class StagePaths:
 
 
 def audio_config(models: dict, kind: str) -> AudioNetConfig:
-    spec = dict(models["audio"])
-    if spec.pop("preset", None) == "paper":
-        return AudioNetConfig(**{**PAPER.__dict__, "kind": kind})
-    return AudioNetConfig(kind=kind, channels=tuple(spec["channels"]), kernels=tuple(map(tuple, spec["kernels"])),
-                          padding=tuple(spec["padding"]), pool=spec["pool"], hidden=spec["hidden"],
-                          rnn_layers=spec["rnn_layers"], bidirectional=spec["bidirectional"],
-                          rnn_dropout=spec["rnn_dropout"], fc=spec["fc"], dropout=spec["dropout"])
+    spec = as_tuples({k: v for k, v in models["audio"].items() if k != "preset"})
+    if models["audio"].get("preset") == "paper":
+        return replace(PAPER, kind=kind)
+    return AudioNetConfig(kind=kind, **spec)
 
 
 def video_config(models: dict) -> VideoNetConfig:
-    v = models["video"]
-    return VideoNetConfig(channels=tuple(v["channels"]), pools=v["pools"], fc=tuple(v["fc"]), dropout=v["dropout"])
+    return VideoNetConfig(**as_tuples(models["video"]))
 
 
 def build_datasets(family: str, params: dict, paths: StagePaths, classes: list[str]):
@@ -88,7 +84,7 @@ def build_model(family: str, kind: str, params: dict, n_classes: int) -> torch.n
 
 def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
     """Train and evaluate one model in one MLflow run; return the test metrics."""
-    classes = class_names(label_mapping(params["labels"]))
+    classes = class_set(params["labels"])
     train_set, val_set, test_set = build_datasets(family, params, paths, classes)
     for role, ds in (("train", train_set), ("val", val_set), ("test", test_set)):
         if len(ds) == 0:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from avemo.parallel import parallel_map
+from avemo.reports import check_reconciled
 from avemo.video.face_crop import FaceParams, clip_boxes, crop
 from avemo.video.frames import VideoError, clip_frame_times, decode_frames, frame_indices, open_video, speaker_half
 
@@ -128,3 +129,13 @@ def build_video(audio_clips: pd.DataFrame, cfg: VideoConfig, out_dir: Path) -> t
     skipped = pd.DataFrame([{"clip_id": c, "file": table.loc[row_of[c], "avi_path"], "reason": r.reason}
                             for c, r in info.items() if r.frames is None], columns=SKIPPED_COLUMNS)
     return table, skipped
+
+
+def video_summary(n_clips: int, table: pd.DataFrame, skipped: pd.DataFrame) -> dict:
+    """Face-detection counts (DVC metrics); raises if clips in != with video + skipped."""
+    with_video = int(table["has_video"].sum())
+    check_reconciled("video", n_clips, with_video, len(skipped))
+    detected = int((table["face_frames"] > 0).sum())
+    return {"clips_in": n_clips, "with_video": with_video, "skipped": len(skipped), "face_detected": detected,
+            "fallback_box": int(table["fallback_box"].sum()),
+            "detection_rate": round(detected / max(1, with_video), 4)}
