@@ -55,10 +55,10 @@ class Outcome:
     reason: str = ""
 
 
-def load_wav(path: str) -> tuple[np.ndarray, str]:
+def load_wav(path: str, max_frames: int = -1) -> tuple[np.ndarray, str]:
     """Mono float32 at 16 kHz, and a note if it had to be resampled. Raises ValueError on bad audio."""
     try:
-        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        y, sr = sf.read(path, frames=max_frames, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt files
         raise ValueError(f"unreadable wav: {exc}".replace("\n", " ")) from exc
     y = y.mean(axis=1)
@@ -135,12 +135,12 @@ def _skip_row(utterance_id: str, wav_path: str, reason: str, action: str = "skip
     return {"file": wav_path, "utterance_id": utterance_id, "action": action, "reason": reason}
 
 
-def corpus_noise(utterances: pd.DataFrame, max_files: int = 60) -> NoiseProfile:
-    """The corpus' room noise, from the quietest frames of up to `max_files` utterances."""
+def corpus_noise(utterances: pd.DataFrame, max_files: int = 60, seconds: float = 2.0) -> NoiseProfile:
+    """The corpus' room noise, from the quietest frames of the first seconds of up to `max_files` utterances."""
     signals = []
     for path in utterances["wav_path"].iloc[:: max(1, len(utterances) // max_files)]:
         try:
-            signals.append(load_wav(path)[0])
+            signals.append(load_wav(path, max_frames=int(seconds * SAMPLE_RATE))[0])
         except ValueError:
             continue  # reported when the utterance itself is processed
     return estimate_noise(signals)
@@ -155,6 +155,9 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     sp = cfg.spectrogram
     array_path = out_dir / "spectrograms.npy"
     np.lib.format.open_memmap(array_path, mode="w+", dtype=np.float16, shape=(planned, sp.bins, sp.frames)).flush()
+    # librosa's first STFT in a process costs ~1.5 s of lazy loading: pay it once here, before
+    # the workers are forked, instead of once in every worker.
+    spectrogram_db(np.zeros(4 * sp.n_fft, np.float32), SAMPLE_RATE, sp)
     records = {r["utterance_id"]: r for r in utterances.to_dict("records")}
     by_id = {j.utterance_id: j for j in jobs}
     rows, kept_rows = [], []
