@@ -29,7 +29,7 @@ def two_colour_avi(path, seconds=3.0):
 def test_the_crop_takes_the_speakers_half_for_both_marker_letters(tmp_path, markers):
     other = "M" if markers == "F" else "F"
     job = DialogueJob(two_colour_avi(tmp_path / "d.avi"), ("wearer", "other"), (markers, markers), (markers, other),
-                      ((0.2, 1.2), (1.5, 2.5)), VideoConfig(n_frames=5))
+                      ((0.2, 1.2), (1.5, 2.5)), (0, 1), VideoConfig(n_frames=5))
     wearer, partner = process_dialogue(job)
     red, blue = np.array([200, 0, 0]), np.array([0, 0, 200])  # RGB out
     assert np.abs(wearer.frames.reshape(-1, 3).mean(0) - red).max() < 20  # left half: the marker wearer
@@ -98,3 +98,19 @@ def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_vi
     assert len(ds) == len(ds.items) and ds.without_video == 0
     unit = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes, normalise="unit")[0][1]
     assert 0 <= unit.min() and unit.max() <= 1
+
+
+def test_decoding_in_one_pass_with_seeks_gives_the_frames_a_plain_decode_gives(tiny_corpus):
+    from avemo.video.frames import decode_frames
+
+    root, manifest = tiny_corpus
+    avi = str(next(root.glob("Session2/dialog/avi/DivX/*.avi")))
+    cap = cv2.VideoCapture(avi)
+    plain = []
+    while cap.grab():
+        plain.append(cap.retrieve()[1])
+    wanted = np.array([0, 3, 4, 60, 61, 200, len(plain) - 1])
+    cap = cv2.VideoCapture(avi)
+    got = dict(decode_frames(cap, wanted, seek_after=10))
+    assert sorted(got) == wanted.tolist()
+    assert all(np.array_equal(got[i], plain[i]) for i in wanted)

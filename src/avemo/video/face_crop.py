@@ -1,7 +1,8 @@
 """Face crop with OpenCV's bundled Haar cascade, smoothed over a clip's frames.
 
-Detection runs per frame on a down-scaled grey image; frames without a detection borrow the
-nearest detected box, and the boxes are median-smoothed over time so that the crop does not
+Detection runs on every `detect_every`-th frame of a clip, on a down-scaled grey image (it
+costs ~3 ms a frame, decoding ~0.2 ms); other frames, and frames without a detection, borrow
+the nearest detected box, and the boxes are median-smoothed over time so that the crop does not
 jitter. A clip with no detection at all uses a fixed box for that side (from params.yaml)
 and is counted as such.
 """
@@ -18,10 +19,11 @@ import numpy as np
 @dataclass(frozen=True)
 class FaceParams:
     cascade: str = "haarcascade_frontalface_default.xml"
-    downscale: int = 2
-    scale_factor: float = 1.1
+    downscale: int = 3
+    scale_factor: float = 1.2
     min_neighbors: int = 4
     min_size: int = 30  # pixels, on the down-scaled image
+    detect_every: int = 4  # run the detector on frames 0, k, 2k, ... of each clip
     margin: float = 1.25  # grow the detected box to take in the head
     smooth_frames: int = 5  # median window over frames
     fallback_box: tuple[float, float, float, float] = (0.15, 0.22, 0.7, 0.5)  # x, y, w, h as fractions of the half
@@ -51,7 +53,7 @@ def detect(half: np.ndarray, p: FaceParams) -> np.ndarray | None:
 
 def clip_boxes(halves: list[np.ndarray], p: FaceParams) -> tuple[np.ndarray, int]:
     """One box per frame (n x 4) and the number of frames with a detection (0: fallback box)."""
-    found = [detect(h, p) for h in halves]
+    found = [detect(h, p) if k % p.detect_every == 0 else None for k, h in enumerate(halves)]
     hits = [k for k, b in enumerate(found) if b is not None]
     if not hits:
         height, width = halves[0].shape[:2]

@@ -39,13 +39,18 @@ def open_video(path: str) -> tuple[cv2.VideoCapture, float, int]:
     return cap, fps, count
 
 
-def decode_frames(cap: cv2.VideoCapture, wanted: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, BGR frame) for the sorted unique `wanted` indices, decoding the file once, in order.
+def decode_frames(cap: cv2.VideoCapture, wanted: np.ndarray, seek_after: int = 48) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, BGR frame) for the sorted unique `wanted` indices, in one pass through the file.
 
-    Frames between wanted ones are grabbed (decoded, not converted); stops early at the file's end.
+    Short gaps are grabbed (decoded, not converted: ~0.1 ms a frame); a gap longer than
+    `seek_after` frames is jumped with a seek (~4 ms, exact on these AVIs: tests check it).
+    Stops early at the file's end.
     """
     position = 0
     for index in wanted:
+        if index - position > seek_after:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            position = int(index)
         while position < index:
             if not cap.grab():
                 return

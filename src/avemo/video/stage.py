@@ -10,7 +10,7 @@ keep a blank (zero) slot, `has_video = False`, and a row in the skipped table.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -19,7 +19,7 @@ import pandas as pd
 
 from avemo.parallel import parallel_map
 from avemo.reports import check_reconciled
-from avemo.video.face_crop import FaceParams, clip_boxes, crop
+from avemo.video.face_crop import FaceParams, cascade, clip_boxes, crop
 from avemo.video.frames import VideoError, clip_frame_times, decode_frames, frame_indices, open_video, speaker_half
 
 SKIPPED_COLUMNS = ["clip_id", "file", "reason"]
@@ -41,6 +41,10 @@ class ClipFrames:
     last_frame: int = -1
     reason: str = ""
 
+    def written(self) -> "ClipFrames":
+        """What goes back to the parent once the frames are in the array: everything but them."""
+        return replace(self, frames=None)
+
 
 @dataclass(frozen=True)
 class DialogueJob:
@@ -49,7 +53,26 @@ class DialogueJob:
     markers: tuple[str, ...]
     genders: tuple[str, ...]
     windows: tuple[tuple[float, float], ...]  # seconds within the dialogue
+    rows: tuple[int, ...]  # where each clip's frames go in the array
     cfg: VideoConfig
+
+
+_ARRAY: np.ndarray | None = None
+
+
+def _init_worker(array_path: str) -> None:
+    """Each worker writes frames straight into the memory-mapped array (no pickling back)."""
+    global _ARRAY
+    _ARRAY = np.load(array_path, mmap_mode="r+")
+
+
+def extract_and_store(job: DialogueJob) -> list[ClipFrames]:
+    """process_dialogue, writing each clip's frames at its row; returns the clips without frames."""
+    results = process_dialogue(job)
+    for row, r in zip(job.rows, results):
+        if r.frames is not None:
+            _ARRAY[row] = r.frames
+    return [r.written() if r.frames is not None else r for r in results]
 
 
 def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
@@ -98,7 +121,7 @@ def dialogue_jobs(clips: pd.DataFrame, cfg: VideoConfig) -> list[DialogueJob]:
     for avi, part in clips.groupby("avi_path", sort=True):
         windows = tuple(zip(part["utt_start"] + part["start"], part["utt_start"] + part["end"]))
         jobs.append(DialogueJob(str(avi), tuple(part["clip_id"]), tuple(part["markers"]), tuple(part["gender"]),
-                                windows, cfg))
+                                windows, tuple(int(r) for r in part.index), cfg))
     return jobs
 
 
@@ -106,28 +129,28 @@ def build_video(audio_clips: pd.DataFrame, cfg: VideoConfig, out_dir: Path) -> t
     """Write frames for every audio item; return (video clip table, skipped table)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     p = cfg.face
-    array = np.lib.format.open_memmap(out_dir / "frames.npy", mode="w+", dtype=np.uint8,
-                                      shape=(len(audio_clips), cfg.n_frames, p.height, p.width, 3))
+    audio_clips = audio_clips.reset_index(drop=True)  # the index is the row in the array
+    array_path = out_dir / "frames.npy"
+    np.lib.format.open_memmap(array_path, mode="w+", dtype=np.uint8,
+                              shape=(len(audio_clips), cfg.n_frames, p.height, p.width, 3)).flush()
     row_of = {c: r for r, c in enumerate(audio_clips["clip_id"])}
     table = audio_clips[["clip_id", "utterance_id", "class", "session", "speaker", "dialog", "avi_path"]].copy()
     table["row"] = np.arange(len(table))
     info = {}
     jobs = dialogue_jobs(audio_clips, cfg)
-    for results in parallel_map(process_dialogue, jobs, cfg.workers, "video: dialogues", ordered=False):
+    cascade(p.cascade)  # load the detector once, before the workers are forked
+    for results in parallel_map(extract_and_store, jobs, cfg.workers, "video: dialogues", _init_worker,
+                                (str(array_path),), ordered=False):
         for r in results:
-            if r.frames is not None:
-                array[row_of[r.clip_id]] = r.frames
             info[r.clip_id] = r
-    array.flush()
-    del array
-    table["has_video"] = [info[c].frames is not None for c in table["clip_id"]]
+    table["has_video"] = [not info[c].reason for c in table["clip_id"]]
     table["face_frames"] = [info[c].face_frames for c in table["clip_id"]]
     table["fallback_box"] = table["has_video"] & (table["face_frames"] == 0)
     table["first_frame"] = [info[c].first_frame for c in table["clip_id"]]
     table["last_frame"] = [info[c].last_frame for c in table["clip_id"]]
     table.to_parquet(out_dir / "clips.parquet", index=False)
     skipped = pd.DataFrame([{"clip_id": c, "file": table.loc[row_of[c], "avi_path"], "reason": r.reason}
-                            for c, r in info.items() if r.frames is None], columns=SKIPPED_COLUMNS)
+                            for c, r in info.items() if r.reason], columns=SKIPPED_COLUMNS)
     return table, skipped
 
 
