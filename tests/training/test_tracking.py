@@ -47,3 +47,31 @@ def test_a_run_records_params_metrics_tags_confusion_and_a_loadable_model(tiny_v
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["mlflow_run_id"] == run.info.run_id and metrics["test_ua"] == pytest.approx(test["ua"])
     assert (tmp_path / "plots" / "confusion.csv").read_text().startswith("actual,predicted")
+
+
+@pytest.mark.slow
+def test_a_fusion_run_logs_a_packed_model_that_takes_frames(tiny_variant, tiny_video, tiny_splits, tmp_path,
+                                                           monkeypatch):
+    import torch
+
+    from avemo.data.datasets import AudioVisualDataset
+    from avemo.models.packing import pack
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["train"]["loop"].update(epochs=1, batch_size=8)
+    splits = tmp_path / "splits.parquet"
+    tiny_splits.to_parquet(splits)
+    paths = StagePaths(tiny_variant, tiny_video[0], splits, tmp_path / "models", tmp_path / "m.json", tmp_path / "p")
+    run_training("fusion", "cnn_rnn", "clip3s-raw", "train_fusion", params, paths)
+
+    experiment = mlflow.get_experiment_by_name("avemo-fusion")
+    run = mlflow.MlflowClient().search_runs([experiment.experiment_id])[0]
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    spec, frames, _ = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "test",
+                                         ["neutral", "happy", "angry", "sad"])[0]
+    a = model.predict(pack(spec[None], frames[None]).numpy())
+    b = model.predict(pack(spec[None], frames[None] + 1.0).numpy())
+    assert a.shape == (1, 4) and not np.allclose(a, b)  # the logged model reads the frames
+    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 200 * 300 + 3 * 20 * 60 * 100)

@@ -20,10 +20,12 @@ from avemo.data.balance import class_weights
 from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
 from avemo.models.audio import PAPER, AudioNet, AudioNetConfig
 from avemo.models.fusion import FusionNet
+from avemo.models.packing import PackedInputs, pack
 from avemo.models.video import VideoNet, VideoNetConfig
 from avemo.params import as_tuples
 from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, use_experiment
-from avemo.training.loop import TrainConfig, evaluate, pick_device, seed_everything, train
+from avemo.training.loop import (TrainConfig, evaluate, pick_device, process_group, rank_and_world,
+                                 seed_everything, train)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,15 @@ def build_model(family: str, kind: str, params: dict, n_classes: int) -> torch.n
 
 
 def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
-    """Train and evaluate one model in one MLflow run; return the test metrics."""
+    """Train and evaluate one model in one MLflow run; return the test metrics.
+
+    Under torchrun every rank trains its shard; rank 0 alone records the run and writes outputs.
+    """
+    with process_group():
+        return _run_training(family, kind, variant, stage, params, paths)
+
+
+def _run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
     classes = class_set(params["labels"])
     train_set, val_set, test_set = build_datasets(family, params, paths, classes)
     for role, ds in (("train", train_set), ("val", val_set), ("test", test_set)):
@@ -95,45 +105,47 @@ def run_training(family: str, kind: str, variant: str, stage: str, params: dict,
     weights = None
     if params["train"]["balance"]["mode"] == "class_weight":
         weights = class_weights(train_set.targets, len(classes))
+    device = pick_device(cfg.device)
+    test_loader = DataLoader(test_set, batch_size=cfg.batch_size)
+    if rank_and_world()[0] != 0:
+        train(model, train_set, val_set, classes, cfg, paths.model_dir, weights)
+        return evaluate(model, test_loader, device, classes)[0]
 
     use_experiment(family)
     run_params = {"family": family, "model": kind, "variant": variant, "classes": ",".join(classes),
-                  "train": params["train"], "models": params["models"], "labels.set": params["labels"]["set"]}
+                  "train": params["train"], "models": params["models"], "labels.set": params["labels"]["set"],
+                  "world_size": rank_and_world()[1]}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
             "class_set": params["labels"]["set"], "items_train": len(train_set), "items_val": len(val_set),
-            "items_test": len(test_set), **input_hashes(stage)}
+            "items_test": len(test_set), "device": str(device), **input_hashes(stage)}
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
         mlflow.log_params(flatten(run_params))
         history = train(model, train_set, val_set, classes, cfg, paths.model_dir, weights,
                         on_epoch=lambda epoch, record: mlflow.log_metrics(
                             {k: v for k, v in record.items() if k != "epoch"}, step=epoch))
-        device = pick_device(cfg.device)
-        loader = DataLoader(test_set, batch_size=cfg.batch_size)
-        test, y_true, y_pred = evaluate(model, loader, device, classes)
+        test, y_true, y_pred = evaluate(model, test_loader, device, classes)
         mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_ua})
         with tempfile.TemporaryDirectory() as tmp:
             log_evaluation(test, classes, history.epochs, Path(tmp))
         if params["train"]["log_model"]:
-            log_model(model.cpu(), test_set, paths.model_dir)
+            log_model(model.cpu(), test_set)
         run_id = run.info.run_id
     write_dvc_outputs(test, history, classes, y_true, y_pred, run_id, paths)
     return test
 
 
-def log_model(model: torch.nn.Module, example_set, folder: Path) -> None:
-    """Single-input models: the PyTorch flavour with input example and signature (MLflow 3: `name=`).
+def log_model(model: torch.nn.Module, example_set) -> None:
+    """The PyTorch flavour with an input example and a signature (MLflow 3: `name=`).
 
-    Two-input models (video via the joint loader, fusion) are logged as a state dict for now:
-    their pyfunc wrapper belongs with serving.
+    Models with several inputs (video via the joint loader, fusion) are logged behind
+    `PackedInputs`: one flat array per item, spectrogram then frames.
     """
     model.eval()
     inputs = [x[None] for x in example_set[0][:-1]]
     if len(inputs) > 1:
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), folder / "state_dict.pt")
-        mlflow.log_artifact(str(folder / "state_dict.pt"), artifact_path="model")
-        return
+        model = PackedInputs(model, [x.shape[1:] for x in inputs])
+        inputs = [pack(*inputs)]
     example = inputs[0].numpy()
     with torch.no_grad():
         output = model(inputs[0]).numpy()
