@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     paths = StagePaths(audio=args.audio, video=args.video, splits=args.splits, model_dir=args.model_dir,
-                       metrics=args.metrics, plots=args.plots)
+                       metrics=args.metrics, plots=args.plots, init_audio=args.init_audio, init_video=args.init_video)
     test = run_training(args.family, args.model, args.audio.name, args.stage, params, paths)
     console.print(f"train {args.stage}: test WA {test['wa']:.3f}, UA {test['ua']:.3f}, macro F1 {test['f1_macro']:.3f}")
     print_counts(f"train {args.stage}: test recall per class", {c: round(r, 3) for c, r in test["recall"].items()})
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, required=True)
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--plots", type=Path, required=True)
+    p.add_argument("--init-audio", type=Path, help="fusion: start the audio branch from this trained model folder")
+    p.add_argument("--init-video", type=Path, help="fusion: start the video branch from this trained model folder")
     p.set_defaults(func=cmd_train)
     return parser
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,7 +87,8 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class History:
-    epochs: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)  # metrics: equal for equal seeds
+    speed: list[dict] = field(default_factory=list)  # items/s and the share of time waiting for data
     best_epoch: int = -1
     best_ua: float = -1.0
 
@@ -166,8 +168,10 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
-        total, seen = 0.0, 0
+        total, seen, waited = 0.0, 0, 0.0
+        started = tick = time.perf_counter()
         for *inputs, y in train_loader:
+            waited += time.perf_counter() - tick  # the step had to wait this long for its batch
             inputs, y = [x.to(device, non_blocking=True) for x in inputs], y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 loss = loss_fn(net(*inputs).float(), y)
@@ -175,7 +179,10 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total, seen = total + loss.item() * len(y), seen + len(y)
+            total, seen = total + loss.item() * len(y), seen + len(y)  # .item() waits for the device
+            tick = time.perf_counter()
+        elapsed = time.perf_counter() - started
+        history.speed.append({"epoch": epoch, "items_per_s": seen * world / elapsed, "data_wait_share": waited / elapsed})
         if world > 1:
             sums = torch.tensor([total, seen], dtype=torch.float64, device=device)
             dist.all_reduce(sums)
@@ -194,7 +201,7 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
                         "scaler": scaler.state_dict(), "generator": generator.get_state(),
                         "torch_rng": torch.get_rng_state(), "history": asdict(history)}, last)
             if on_epoch:
-                on_epoch(epoch, record)
+                on_epoch(epoch, {**record, **history.speed[-1]})
         if world > 1:
             dist.barrier()  # checkpoints are on disk before any rank goes on
     if best.exists():

@@ -36,6 +36,8 @@ class StagePaths:
     model_dir: Path  # checkpoints
     metrics: Path  # reports/metrics/<stage>.json
     plots: Path  # folder for the DVC plot files
+    init_audio: Path | None = None  # fusion: checkpoint folder of a trained audio model
+    init_video: Path | None = None  # fusion: checkpoint folder of a trained video model
 
 
 def audio_config(models: dict, kind: str) -> AudioNetConfig:
@@ -84,6 +86,16 @@ def build_model(family: str, kind: str, params: dict, n_classes: int) -> torch.n
     return FusionNet(audio_config(models, kind), video_config(models), n_classes)
 
 
+def initialise_branches(model: FusionNet, audio_dir: Path | None, video_dir: Path | None) -> None:
+    """Start fusion from trained single-modality models (the study's audio sub-network is its best
+    audio model); their output layers are not used, the fusion head is new."""
+    if audio_dir is not None:
+        model.audio.load_state_dict(torch.load(audio_dir / "best.pt", weights_only=True))
+    if video_dir is not None:
+        state = torch.load(video_dir / "best.pt", weights_only=True)  # saved through VideoOnly: 'net.' keys
+        model.video.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})
+
+
 def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
     """Train and evaluate one model in one MLflow run; return the test metrics.
 
@@ -102,6 +114,8 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
     cfg = TrainConfig(**params["train"]["loop"])
     seed_everything(cfg.seed)  # the initial weights are part of what the seed fixes
     model = build_model(family, kind, params, len(classes))
+    if family == "fusion":
+        initialise_branches(model, paths.init_audio, paths.init_video)
     weights = None
     if params["train"]["balance"]["mode"] == "class_weight":
         weights = class_weights(train_set.targets, len(classes))
@@ -114,7 +128,8 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
     use_experiment(family)
     run_params = {"family": family, "model": kind, "variant": variant, "classes": ",".join(classes),
                   "train": params["train"], "models": params["models"], "labels.set": params["labels"]["set"],
-                  "world_size": rank_and_world()[1]}
+                  "world_size": rank_and_world()[1],
+                  "init_audio": str(paths.init_audio or ""), "init_video": str(paths.init_video or "")}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
             "class_set": params["labels"]["set"], "items_train": len(train_set), "items_val": len(val_set),
             "items_test": len(test_set), "device": str(device), **input_hashes(stage)}

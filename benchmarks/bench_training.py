@@ -1,0 +1,73 @@
+"""Training throughput on CPU: items per second per model, and the share of step time spent
+waiting for data (target: under 10 %), as the training loop itself measures them.
+
+Data: 160 synthetic 3-second clips through the real `audio` stage (clip3s-raw), random face
+frames in the video stage's layout, all in the training role; the models of params.yaml.
+Each model trains 2 epochs with the default loop settings (`train.loop`, `num_workers: 0`);
+the second epoch is reported (the first pays one-off warm-up).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from avemo.audio.segment import SegmentPolicy
+from avemo.audio.spectrogram import SpectrogramParams
+from avemo.audio.stage import VariantConfig, build_variant
+from avemo.data.augment import AugmentParams
+from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
+from avemo.training.loop import TrainConfig, seed_everything, train
+from avemo.training.run import build_model
+from benchmarks.bench_spectrogram import make_clips
+
+CLASSES = ["neutral", "happy", "angry", "sad"]
+N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
+RUNS = [("audio", "cnn"), ("audio", "cnn_lstm"), ("audio", "cnn_rnn"), ("video", "c3d"), ("fusion", "cnn_rnn")]
+
+
+def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
+    utterances = make_clips(tmp, N_CLIPS)
+    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2), tmp / "audio")
+    video = tmp / "video"
+    video.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(video / "frames.npy", rng.integers(0, 256, (len(clips), 20, 60, 100, 3), dtype=np.uint8))
+    pd.DataFrame({"clip_id": clips["clip_id"], "row": np.arange(len(clips)), "has_video": True}).to_parquet(
+        video / "clips.parquet")
+    splits = pd.DataFrame({"utterance_id": clips["utterance_id"], "fold": 0, "role": "train"})
+    return tmp / "audio", video, splits
+
+
+def main() -> None:
+    torch.set_num_threads(os.cpu_count() or 1)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    loop = {**params["train"]["loop"], "epochs": 2, "patience": 10, "device": "cpu"}
+    augment = AugmentParams(**params["train"]["augment"])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        audio, video, splits = make_data(tmp)
+        print(f"{N_CLIPS} clips, batch {loop['batch_size']}, num_workers {loop['num_workers']}, "
+              f"torch threads {torch.get_num_threads()}, augmentation {'on' if augment.enabled else 'off'}")
+        print(f"{'model':18s} {'items/s':>9s} {'data wait':>10s}")
+        for family, kind in RUNS:
+            if family == "audio":
+                data = SpectrogramDataset(audio, splits, "train", CLASSES, augment_params=augment, balance=BalanceParams(mode="none"))
+            else:
+                data = AudioVisualDataset(audio, video, splits, "train", CLASSES, augment_params=augment,
+                                          balance=BalanceParams(mode="none"))
+            seed_everything(0)
+            model = build_model(family, kind, params, len(CLASSES))
+            history = train(model, data, data, CLASSES, TrainConfig(**loop), tmp / f"ck-{family}-{kind}")
+            speed = history.speed[-1]
+            print(f"{family + ':' + kind:18s} {speed['items_per_s']:9.1f} {100 * speed['data_wait_share']:9.1f}%")
+
+
+if __name__ == "__main__":
+    main()

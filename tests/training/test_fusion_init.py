@@ -1,0 +1,26 @@
+import torch
+
+from avemo.models.audio import AudioNet, AudioNetConfig
+from avemo.models.fusion import FusionNet
+from avemo.models.video import VideoNet, VideoNetConfig
+from avemo.training.run import VideoOnly, initialise_branches
+
+VIDEO = VideoNetConfig(channels=(4, 8, 8, 8), fc=(32, 16))
+
+
+def test_fusion_starts_from_the_trained_single_modality_models(tmp_path):
+    torch.manual_seed(1)
+    audio, video = AudioNet(AudioNetConfig(), 4), VideoOnly(VideoNet(VIDEO, 4))
+    (tmp_path / "a").mkdir(), (tmp_path / "v").mkdir()
+    torch.save(audio.state_dict(), tmp_path / "a" / "best.pt")
+    torch.save(video.state_dict(), tmp_path / "v" / "best.pt")
+    torch.manual_seed(2)
+    fusion = FusionNet(AudioNetConfig(), VIDEO, 4)
+    head = fusion.head.weight.clone()
+    initialise_branches(fusion, tmp_path / "a", tmp_path / "v")
+    assert all(torch.equal(v, fusion.audio.state_dict()[k]) for k, v in audio.state_dict().items())
+    assert all(torch.equal(v, fusion.video.state_dict()[k]) for k, v in video.net.state_dict().items())
+    assert torch.equal(fusion.head.weight, head)  # the fusion head stays new
+    spectrogram, frames = torch.randn(1, 1, 200, 300), torch.randn(1, 3, 20, 60, 100)
+    audio.eval(), fusion.eval()
+    assert torch.allclose(fusion.audio.embed(spectrogram), audio.embed(spectrogram))
