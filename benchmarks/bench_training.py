@@ -4,7 +4,9 @@ waiting for data (target: under 10 %), as the training loop itself measures them
 Data: 160 synthetic 3-second clips through the real `audio` stage (clip3s-raw), random face
 frames in the video stage's layout, all in the training role; the models of params.yaml.
 Each model trains 2 epochs with the default loop settings (`train.loop`, `num_workers: 0`);
-the second epoch is reported (the first pays one-off warm-up).
+the second epoch is reported (the first pays one-off warm-up). `BENCH_AUGMENT=1` turns the
+study's augmentation on (the loader's heaviest work); `BENCH_NUM_WORKERS=N` sets the
+DataLoader workers.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     params = yaml.safe_load(Path("params.yaml").read_text())
-    loop = {**params["train"]["loop"], "epochs": 2, "patience": 10, "device": "cpu"}
-    augment = AugmentParams(**params["train"]["augment"])
+    loop = {**params["train"]["loop"], "epochs": 2, "patience": 10, "device": "cpu",
+            "num_workers": int(os.environ.get("BENCH_NUM_WORKERS", params["train"]["loop"]["num_workers"]))}
+    augment = AugmentParams(**{**params["train"]["augment"], "enabled": os.environ.get("BENCH_AUGMENT") == "1"
+                               or params["train"]["augment"]["enabled"]})
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         audio, video, splits = make_data(tmp)
