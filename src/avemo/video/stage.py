@@ -97,7 +97,7 @@ def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
         for index, frame in decode_frames(cap, np.array(sorted(needs))):
             for c, k in needs[index]:
                 half = speaker_half(frame, job.markers[c], job.genders[c])
-                buffers.setdefault(c, [None] * n)[k] = np.ascontiguousarray(half)
+                buffers.setdefault(c, [None] * n)[k] = half  # a view: read() returns a new frame each time
                 remaining[c] -= 1
                 if remaining[c] == 0:
                     results[c] = _face_clip(job.clip_ids[c], buffers.pop(c), indices[c], job.cfg.face)
