@@ -78,5 +78,5 @@ def crop(half: np.ndarray, box: np.ndarray, p: FaceParams) -> np.ndarray:
     if pad:
         half = cv2.copyMakeBorder(half, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    patch = cv2.resize(half[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_LINEAR)
+    patch = cv2.resize(half[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
