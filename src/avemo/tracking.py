@@ -3,11 +3,12 @@
 Backend `sqlite:///mlruns/mlflow.db` (the file store is refused by current MLflow), artifacts
 under `mlruns/`; MLFLOW_TRACKING_URI points elsewhere (e.g. a tracking server). Every run
 is tagged with the git commit, the DVC stage, the dataset variant, the class set and the
-input hashes from dvc.lock, so any number traces back to code and data.
+md5 of every input file it read, so any number traces back to code and data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -19,7 +20,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 
 def tracking_uri(root: Path = Path(".")) -> str:
@@ -59,12 +59,22 @@ def git_commit() -> str:
         return "unknown"
 
 
-def input_hashes(stage: str, lock: Path = Path("dvc.lock")) -> dict[str, str]:
-    """md5 of every dependency of `stage` as recorded in dvc.lock (empty before the first lock)."""
-    if not lock.exists():
-        return {}
-    stages = yaml.safe_load(lock.read_text()).get("stages", {})
-    return {f"data.{d['path']}": d.get("md5", "") for d in stages.get(stage, {}).get("deps", [])}
+def input_hashes(inputs: list[Path]) -> dict[str, str]:
+    """md5 of every file the run reads (the md5 DVC records for it in its cache), hashed now.
+
+    Not read from dvc.lock: DVC rewrites the lock only after a stage finishes, so during a
+    re-run it still holds the previous run's inputs.
+    """
+    files = sorted(f for p in inputs for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    return {f"data.{f.as_posix()}": _md5(f) for f in files}
+
+
+def _md5(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def confusion_figure(confusion: list[list[int]], classes: list[str], path: Path, normalise: bool) -> None:

@@ -32,6 +32,11 @@ def test_a_run_records_params_metrics_tags_confusion_and_a_loadable_model(tiny_v
     tags = run.data.tags
     assert tags["dvc_stage"] == "train_audio@cnn_rnn-clip3s-raw" and tags["dataset_variant"] == "clip3s-raw"
     assert tags["class_set"] == "standard4" and int(tags["items_test"]) > 0 and "git_commit" in tags
+    import hashlib
+
+    assert tags[f"data.{splits.as_posix()}"] == hashlib.md5(splits.read_bytes()).hexdigest()
+    array = tiny_variant / "spectrograms.npy"
+    assert tags[f"data.{array.as_posix()}"] == hashlib.md5(array.read_bytes()).hexdigest()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "evaluation")}
     assert {"evaluation/confusion_counts.png", "evaluation/confusion_normalised.png", "evaluation/confusion.json",
             "evaluation/per_class.json", "evaluation/learning_curves.png"} <= artifacts

@@ -90,10 +90,19 @@ def initialise_branches(model: FusionNet, audio_dir: Path | None, video_dir: Pat
     """Start fusion from trained single-modality models (the study's audio sub-network is its best
     audio model); their output layers are not used, the fusion head is new."""
     if audio_dir is not None:
-        model.audio.load_state_dict(torch.load(audio_dir / "best.pt", weights_only=True))
+        _load_branch(model.audio, torch.load(audio_dir / "best.pt", weights_only=True))
     if video_dir is not None:
         state = torch.load(video_dir / "best.pt", weights_only=True)  # saved through VideoOnly: 'net.' keys
-        model.video.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})
+        _load_branch(model.video, {k.removeprefix("net."): v for k, v in state.items()})
+
+
+def _load_branch(branch: torch.nn.Module, state: dict) -> None:
+    """Everything but the branch's own output layer, which fusion does not use (and whose size
+    follows the class set the branch was trained on)."""
+    missing, unexpected = branch.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")},
+                                                 strict=False)
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise ValueError(f"fusion: the trained branch does not match models.* (missing {missing}, unexpected {unexpected})")
 
 
 def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
@@ -132,7 +141,8 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
                   "init_audio": str(paths.init_audio or ""), "init_video": str(paths.init_video or "")}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
             "class_set": params["labels"]["set"], "items_train": len(train_set), "items_val": len(val_set),
-            "items_test": len(test_set), "device": str(device), **input_hashes(stage)}
+            "items_test": len(test_set), "device": str(device),
+            **input_hashes([p for p in (paths.audio, paths.video, paths.splits) if p is not None])}
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
         mlflow.log_params(flatten(run_params))
