@@ -9,15 +9,22 @@ from avemo.training.run import StagePaths, run_training
 from tests.conftest import PROJECT
 
 
-@pytest.mark.slow
-def test_a_run_records_params_metrics_tags_confusion_and_a_loadable_model(tiny_variant, tiny_splits, tmp_path,
-                                                                         monkeypatch):
+@pytest.fixture
+def project(tmp_path, monkeypatch, tiny_splits):
+    """A working directory with its own MLflow store, the project's params, and the tiny splits."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    params["train"]["loop"].update(epochs=2, batch_size=8)
+    params["train"]["loop"].update(batch_size=8)
     splits = tmp_path / "splits.parquet"
     tiny_splits.to_parquet(splits)
+    return params, splits
+
+
+@pytest.mark.slow
+def test_a_run_records_params_metrics_tags_confusion_and_a_loadable_model(tiny_variant, tiny_splits, tmp_path, project):
+    params, splits = project
+    params["train"]["loop"]["epochs"] = 2
     paths = StagePaths(tiny_variant, None, splits, tmp_path / "models", tmp_path / "metrics.json", tmp_path / "plots")
     test = run_training("audio", "cnn_rnn", "clip3s-raw", "train_audio@cnn_rnn-clip3s-raw", params, paths)
 
@@ -55,19 +62,12 @@ def test_a_run_records_params_metrics_tags_confusion_and_a_loadable_model(tiny_v
 
 
 @pytest.mark.slow
-def test_a_fusion_run_logs_a_packed_model_that_takes_frames(tiny_variant, tiny_video, tiny_splits, tmp_path,
-                                                           monkeypatch):
-    import torch
-
+def test_a_fusion_run_logs_a_packed_model_that_takes_frames(tiny_variant, tiny_video, tiny_splits, tmp_path, project):
     from avemo.data.datasets import AudioVisualDataset
     from avemo.models.packing import pack
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    params["train"]["loop"].update(epochs=1, batch_size=8)
-    splits = tmp_path / "splits.parquet"
-    tiny_splits.to_parquet(splits)
+    params, splits = project
+    params["train"]["loop"]["epochs"] = 1
     paths = StagePaths(tiny_variant, tiny_video[0], splits, tmp_path / "models", tmp_path / "m.json", tmp_path / "p")
     run_training("fusion", "cnn_rnn", "clip3s-raw", "train_fusion", params, paths)
 
