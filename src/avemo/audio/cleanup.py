@@ -58,17 +58,26 @@ class NoiseProfile:
 
 
 def estimate_noise(signals: list[np.ndarray], n_fft: int = 512, quantile: float = 0.1) -> NoiseProfile:
-    """Noise from the quietest frames of many utterances: the pauses hold the room noise."""
-    frames = []
-    for y in signals:
-        if len(y) >= n_fft:
-            hop = n_fft // 2
-            idx = np.arange(0, len(y) - n_fft + 1, hop)[:, None] + np.arange(n_fft)
-            frames.append(y[idx])
-    if not frames:
+    """Noise from the quietest frames of many utterances: the pauses hold the room noise.
+
+    Frames are half-overlapping; their energies come from sums over half-frame blocks, so only
+    the quiet frames are ever copied out.
+    """
+    hop = n_fft // 2
+    signals = [y for y in signals if len(y) >= n_fft]
+    if not signals:
         raise ValueError("cannot estimate the corpus noise: no utterance is longer than one frame")
-    frames = np.concatenate(frames)
-    energy = frames.var(axis=1)
-    quiet = frames[energy <= np.quantile(energy, quantile)]
+    energies, starts = [], []
+    for y in signals:
+        blocks = y[: len(y) // hop * hop].reshape(-1, hop).astype(np.float64)
+        s1, s2 = blocks.sum(axis=1), np.square(blocks).sum(axis=1)
+        mean = (s1[:-1] + s1[1:]) / n_fft
+        energies.append((s2[:-1] + s2[1:]) / n_fft - mean**2)
+        starts.append(np.arange(len(mean)) * hop)
+    energy = np.concatenate(energies)
+    quiet_mask = energy <= np.quantile(energy, quantile)
+    offsets = np.cumsum([0] + [len(e) for e in energies])
+    quiet = np.concatenate([y[s[quiet_mask[a:b]][:, None] + np.arange(n_fft)]
+                            for y, s, a, b in zip(signals, starts, offsets[:-1], offsets[1:])])
     magnitude = np.abs(np.fft.rfft(quiet * np.hanning(n_fft), axis=1)).mean(axis=0)
     return NoiseProfile(magnitude=magnitude / magnitude.max(), rms=float(np.sqrt(quiet.var(axis=1).mean())), n_fft=n_fft)

@@ -61,7 +61,7 @@ def load_wav(path: str, max_frames: int = -1) -> tuple[np.ndarray, str]:
         y, sr = sf.read(path, frames=max_frames, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt files
         raise ValueError(f"unreadable wav: {exc}".replace("\n", " ")) from exc
-    y = y.mean(axis=1)
+    y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1)
     if len(y) == 0:
         raise ValueError("empty wav (0 samples)")
     if not np.isfinite(y).all():
@@ -158,27 +158,23 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     # librosa's first STFT in a process costs ~1.5 s of lazy loading: pay it once here, before
     # the workers are forked, instead of once in every worker.
     spectrogram_db(np.zeros(4 * sp.n_fft, np.float32), SAMPLE_RATE, sp)
-    records = {r["utterance_id"]: r for r in utterances.to_dict("records")}
-    by_id = {j.utterance_id: j for j in jobs}
-    rows, kept_rows = [], []
+    by_path = dict(zip(utterances["utterance_id"], utterances["wav_path"]))
     name = f"audio: {cfg.policy.segmentation}-{'clean' if cfg.cleanup else 'raw'}"
+    written = set()
     for outcome in parallel_map(process, jobs, cfg.workers, name, _init_worker, (cfg, noise, str(array_path)),
                                 chunksize=8):
-        u = records[outcome.utterance_id]
         if outcome.action:
-            skipped.append(_skip_row(outcome.utterance_id, u["wav_path"], outcome.reason, outcome.action))
-        if not outcome.written:
-            continue
-        job = by_id[outcome.utterance_id]
-        for k, clip in enumerate(job.clips):
-            rows.append(_clip_row(u, clip, len(kept_rows)))
-            kept_rows.append(job.first_row + k)
-    if len(kept_rows) < planned:
-        _keep_rows(array_path, kept_rows)
-    clips = pd.DataFrame(rows, columns=CLIP_COLUMNS)
+            skipped.append(_skip_row(outcome.utterance_id, by_path[outcome.utterance_id], outcome.reason,
+                                     outcome.action))
+        if outcome.written:
+            written.add(outcome.utterance_id)
+    clips = clip_table(utterances, [j for j in jobs if j.utterance_id in written])
+    if len(clips) < planned:
+        _keep_rows(array_path, clips["row"].tolist())
+    clips["row"] = np.arange(len(clips))
     clips.to_parquet(out_dir / "clips.parquet", index=False)
     meta = {"segmentation": asdict(cfg.policy), "cleanup": asdict(cfg.cleanup) if cfg.cleanup else None,
-            "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [len(kept_rows), sp.bins, sp.frames],
+            "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [len(clips), sp.bins, sp.frames],
             "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]"}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return clips, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
@@ -195,11 +191,16 @@ def variant_summary(n_utterances: int, clips: pd.DataFrame, skipped: pd.DataFram
             "items_per_class": {c: int((clips["class"] == c).sum()) for c in classes}}
 
 
-def _clip_row(u: dict, clip: Clip, row: int) -> dict:
-    return {"clip_id": f"{u['utterance_id']}_c{clip.index:02d}", "utterance_id": u["utterance_id"],
-            "clip_index": clip.index, "start": round(clip.start, 4), "end": round(clip.end, 4),
-            "padded": clip.padded, "row": row, **{k: u[k] for k in UTTERANCE_FIELDS},
-            "utt_start": u["start"], "avi_path": u["avi_path"]}
+def clip_table(utterances: pd.DataFrame, jobs: list[Job]) -> pd.DataFrame:
+    """One row per written item, with its utterance's fields; `row` is its place in the array as planned."""
+    items = pd.DataFrame([{"utterance_id": j.utterance_id, "clip_index": c.index, "start": round(c.start, 4),
+                           "end": round(c.end, 4), "padded": c.padded, "row": j.first_row + k}
+                          for j in jobs for k, c in enumerate(j.clips)],
+                         columns=["utterance_id", "clip_index", "start", "end", "padded", "row"])
+    fields = utterances[["utterance_id", *UTTERANCE_FIELDS, "start", "avi_path"]].rename(columns={"start": "utt_start"})
+    clips = items.merge(fields, on="utterance_id", how="left", validate="many_to_one")
+    clips.insert(0, "clip_id", clips["utterance_id"] + "_c" + clips["clip_index"].map("{:02d}".format))
+    return clips[CLIP_COLUMNS]
 
 
 def _keep_rows(path: Path, keep: list[int], chunk: int = 256) -> None:

@@ -1,0 +1,47 @@
+"""parallel_map: the helper every stage runs its workers through."""
+
+import os
+import time
+
+import pytest
+
+from avemo.parallel import parallel_map
+
+_OFFSET = 0
+
+
+def _set_offset(offset: int) -> None:
+    global _OFFSET
+    _OFFSET = offset
+
+
+def _square_plus_offset(x: int) -> tuple[int, int]:
+    time.sleep(0.002)  # long enough that a forked helper starts before the parent has done every job
+    return x * x + _OFFSET, os.getpid()
+
+
+def _fail_on_seven(x: int) -> int:
+    if x == 7:
+        raise ValueError(f"job {x} is bad")
+    return x
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_results_come_back_in_job_order_with_the_initializer_applied(workers, chunksize):
+    results = list(parallel_map(_square_plus_offset, list(range(50)), workers, "test", _set_offset, (1000,),
+                                chunksize=chunksize))
+    assert [value for value, _ in results] == [x * x + 1000 for x in range(50)]
+    pids = {pid for _, pid in results}  # with 2 workers: the parent and one forked helper
+    assert (pids == {os.getpid()}) if workers == 1 else (os.getpid() in pids and len(pids) == 2)
+
+
+def test_unordered_map_yields_every_result_once():
+    results = list(parallel_map(_square_plus_offset, list(range(40)), 2, "test", _set_offset, (0,), ordered=False))
+    assert sorted(value for value, _ in results) == [x * x for x in range(40)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_job_raises_its_own_error_in_the_parent(workers):
+    with pytest.raises(ValueError, match="job 7 is bad"):
+        list(parallel_map(_fail_on_seven, list(range(20)), workers, "test"))
