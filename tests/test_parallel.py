@@ -45,3 +45,16 @@ def test_unordered_map_yields_every_result_once():
 def test_a_failing_job_raises_its_own_error_in_the_parent(workers):
     with pytest.raises(ValueError, match="job 7 is bad"):
         list(parallel_map(_fail_on_seven, list(range(20)), workers, "test"))
+
+
+_PARENT = os.getpid()
+
+
+def _slow_in_the_parent(x: int) -> int:
+    time.sleep(0.3 if os.getpid() == _PARENT else 0)
+    return x
+
+
+@pytest.mark.timeout(20)
+def test_the_parent_finishing_last_after_its_helper_ends_does_not_hang():
+    assert list(parallel_map(_slow_in_the_parent, list(range(6)), 2, "test")) == list(range(6))

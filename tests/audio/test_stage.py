@@ -63,3 +63,27 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
     # The padded clip is filled with noise, not zeros: its last second is above the floor.
     assert np.asarray(array[3][:, 250:], np.float32).mean() > -59
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["shape"] == [4, 200, 300]
+
+
+def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
+    from avemo.audio.cleanup import CleanupParams
+    from avemo.audio.stage import needs_noise, plan_jobs
+
+    utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0]})
+    full, clip3s = SegmentPolicy(segmentation="full"), SegmentPolicy(segmentation="clip3s")
+    raw = {name: VariantConfig(policy, None, SpectrogramParams()) for name, policy in [("full", full), ("clip3s", clip3s)]}
+    assert not needs_noise(plan_jobs(utterances, raw["full"])[0], raw["full"])  # never padded
+    assert needs_noise(plan_jobs(utterances, raw["clip3s"])[0], raw["clip3s"])  # the 2 s utterance is padded
+    assert not needs_noise(plan_jobs(utterances.iloc[:1], raw["clip3s"])[0], raw["clip3s"])  # 7.5 s: remainder dropped
+    clean_full = VariantConfig(full, CleanupParams(), SpectrogramParams())
+    assert needs_noise(plan_jobs(utterances, clean_full)[0], clean_full)  # gating uses a noise sample
+
+
+@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("PCM_24", 1), ("FLOAT", 2)])
+def test_wavs_load_as_soundfile_reads_them_whatever_the_format(tmp_path, subtype, channels):
+    y = np.stack([speechlike(1.0, seed=k) for k in range(channels)], axis=1)
+    path = write(tmp_path / "x.wav", y, 16000, subtype)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    loaded, note = load_wav(path)
+    assert note == "" and np.array_equal(loaded, expected.astype(np.float32))
+    assert np.array_equal(load_wav(path, max_frames=4000)[0], loaded[:4000])

@@ -74,9 +74,10 @@ def crop(half: np.ndarray, box: np.ndarray, p: FaceParams) -> np.ndarray:
     w_out = h_out * p.width / p.height
     x0, y0 = int(round(cx - w_out / 2)), int(round(cy - h_out / 2))
     x1, y1 = int(round(cx + w_out / 2)), int(round(cy + h_out / 2))
-    pad = max(0, -x0, -y0, x1 - half.shape[1], y1 - half.shape[0])
-    if pad:
-        half = cv2.copyMakeBorder(half, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    patch = cv2.resize(half[y0:y1, x0:x1], (p.width, p.height), interpolation=cv2.INTER_AREA)
+    height, width = half.shape[:2]
+    patch = half[max(0, y0): min(height, y1), max(0, x0): min(width, x1)]
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:  # repeat the edge pixels where the box leaves the image
+        patch = cv2.copyMakeBorder(patch, max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width),
+                                   cv2.BORDER_REPLICATE)
+    patch = cv2.resize(patch, (p.width, p.height), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
