@@ -1,13 +1,14 @@
 """Map a function over jobs on all cores with a progress bar: one helper for every stage.
 
-Workers are forked on Linux (start-up in milliseconds; stage workers use numpy, OpenCV and
-soundfile, never torch), spawned elsewhere. One worker runs in-process.
+The parent process is one of the workers; the others are forked on Linux (start-up in
+milliseconds; stage workers use numpy, OpenCV and soundfile, never torch), spawned elsewhere.
+One worker runs in-process.
 
 Why not `multiprocessing.Pool`: its task, result and worker-handler threads cost the parent
-about a tenth of a core, which on a 2-core machine is taken from the workers (the audio stage
-scaled 1.55x on 2 cores with a Pool, 1.7x like this). Here each worker claims the next
-`chunksize` job indices from a shared counter, reads the jobs it inherited (nothing is pickled
-out), and sends back one message per chunk; the parent only waits on the pipes.
+about a tenth of a core, which on a 2-core machine is taken from the workers (the audio
+stage's map of 400 clips took 0.30 s with a Pool, 0.25 s like this). Here each worker claims
+the next job indices from a shared counter, reads the jobs it inherited (nothing is pickled
+out), and sends back one message per chunk.
 """
 
 from __future__ import annotations
