@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing as mp
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
@@ -71,7 +72,6 @@ def _map_in_workers(fn: Callable, jobs: list, workers: int, initializer: Callabl
     context = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     next_index = context.Value("q", 0)
     helpers: dict[Connection, mp.Process] = {}
-    finished: list[mp.Process] = []
     try:
         for _ in range(workers - 1):
             receiver, sender = context.Pipe(duplex=False)
@@ -92,8 +92,8 @@ def _map_in_workers(fn: Callable, jobs: list, workers: int, initializer: Callabl
             ready = [chunk] if chunk else []
             for pipe in wait(list(helpers), timeout=0 if own_chunks else None) if helpers else []:
                 message = _receive(pipe, helpers[pipe])
-                if message is None:  # that helper has no jobs left; it exits while we go on
-                    finished.append(helpers.pop(pipe))
+                if message is None:  # that helper has no jobs left; reap it without waiting for its exit
+                    threading.Thread(target=helpers.pop(pipe).join, daemon=True).start()
                 else:
                     ready.append(message)
             for message in ready:
@@ -109,8 +109,6 @@ def _map_in_workers(fn: Callable, jobs: list, workers: int, initializer: Callabl
         for process in helpers.values():
             if process.is_alive():
                 process.terminate()
-        for process in finished:
-            process.join()
 
 
 def _claim_chunks(fn: Callable, jobs: list, next_index, chunksize: int, workers: int) -> Iterator[list[tuple[int, Any]]]:

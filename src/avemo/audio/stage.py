@@ -143,17 +143,18 @@ def process(job: Job) -> Outcome:
 def plan_jobs(utterances: pd.DataFrame, cfg: VariantConfig) -> tuple[list[Job], list[dict]]:
     """Which clips each utterance gives; utterances the policy drops are reported, not lost."""
     jobs, skipped, row = [], [], 0
-    for u in utterances.itertuples():
-        if u.wav_seconds < cfg.min_seconds:
-            skipped.append(_skip_row(u.utterance_id, u.wav_path,
-                                     f"too short: {u.wav_seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
+    for utterance_id, wav_path, seconds in zip(utterances["utterance_id"].tolist(), utterances["wav_path"].tolist(),
+                                               utterances["wav_seconds"].tolist()):
+        if seconds < cfg.min_seconds:
+            skipped.append(_skip_row(utterance_id, wav_path,
+                                     f"too short: {seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
             continue
-        clips = plan_clips(u.wav_seconds, cfg.policy)
+        clips = plan_clips(seconds, cfg.policy)
         if not clips:
-            skipped.append(_skip_row(u.utterance_id, u.wav_path,
+            skipped.append(_skip_row(utterance_id, wav_path,
                                      f"shorter than {cfg.policy.clip_seconds} s and audio.short=drop"))
             continue
-        jobs.append(Job(u.utterance_id, u.wav_path, tuple(clips), row))
+        jobs.append(Job(utterance_id, wav_path, tuple(clips), row))
         row += len(clips)
     return jobs, skipped
 
@@ -225,14 +226,20 @@ def variant_summary(n_utterances: int, clips: pd.DataFrame, skipped: pd.DataFram
 
 def clip_table(utterances: pd.DataFrame, jobs: list[Job]) -> pd.DataFrame:
     """One row per written item, with its utterance's fields; `row` is its place in the array as planned."""
-    items = pd.DataFrame([{"utterance_id": j.utterance_id, "clip_index": c.index, "start": round(c.start, 4),
-                           "end": round(c.end, 4), "padded": c.padded, "row": j.first_row + k}
-                          for j in jobs for k, c in enumerate(j.clips)],
-                         columns=["utterance_id", "clip_index", "start", "end", "padded", "row"])
-    fields = utterances[["utterance_id", *UTTERANCE_FIELDS, "start", "avi_path"]].rename(columns={"start": "utt_start"})
-    clips = items.merge(fields, on="utterance_id", how="left", validate="many_to_one")
-    clips.insert(0, "clip_id", clips["utterance_id"] + "_c" + clips["clip_index"].map("{:02d}".format))
-    return clips[CLIP_COLUMNS]
+    clips = [(j, k, c) for j in jobs for k, c in enumerate(j.clips)]
+    where = pd.Index(utterances["utterance_id"]).get_indexer([j.utterance_id for j, _, _ in clips])
+    fields = utterances.iloc[where][["utterance_id", *UTTERANCE_FIELDS, "start", "avi_path"]].reset_index(drop=True)
+    table = pd.DataFrame({
+        "clip_id": [f"{j.utterance_id}_c{c.index:02d}" for j, _, c in clips],
+        "utterance_id": fields["utterance_id"],
+        "clip_index": pd.Series([c.index for _, _, c in clips], dtype="int64"),
+        "start": pd.Series([round(c.start, 4) for _, _, c in clips], dtype="float64"),
+        "end": pd.Series([round(c.end, 4) for _, _, c in clips], dtype="float64"),
+        "padded": pd.Series([c.padded for _, _, c in clips], dtype="bool"),
+        "row": pd.Series([j.first_row + k for j, k, _ in clips], dtype="int64"),
+        **{name: fields[name] for name in UTTERANCE_FIELDS},
+        "utt_start": fields["start"], "avi_path": fields["avi_path"]})
+    return table[CLIP_COLUMNS]
 
 
 def _keep_rows(path: Path, keep: list[int], chunk: int = 256) -> None:
