@@ -18,18 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.spectrogram import SpectrogramParams
 from avemo.audio.stage import VariantConfig, build_variant
+from avemo.corpus.index import class_set
 from avemo.data.augment import AugmentParams
 from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
+from avemo.params import load_params
 from avemo.training.loop import TrainConfig, seed_everything, train
 from avemo.training.run import build_model
 from benchmarks.bench_spectrogram import make_clips
 
-CLASSES = ["neutral", "happy", "angry", "sad"]
 N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
 RUNS = [("audio", "cnn"), ("audio", "cnn_lstm"), ("audio", "cnn_rnn"), ("video", "c3d"), ("fusion", "cnn_rnn")]
 
@@ -49,7 +49,8 @@ def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
-    params = yaml.safe_load(Path("params.yaml").read_text())
+    params = load_params()
+    classes = class_set(params["labels"])
     loop = {**params["train"]["loop"], "epochs": 2, "patience": 10, "device": "cpu",
             "num_workers": int(os.environ.get("BENCH_NUM_WORKERS", params["train"]["loop"]["num_workers"]))}
     augment = AugmentParams(**{**params["train"]["augment"], "enabled": os.environ.get("BENCH_AUGMENT") == "1"
@@ -62,13 +63,13 @@ def main() -> None:
         print(f"{'model':18s} {'items/s':>9s} {'data wait':>10s}")
         for family, kind in RUNS:
             if family == "audio":
-                data = SpectrogramDataset(audio, splits, "train", CLASSES, augment_params=augment, balance=BalanceParams(mode="none"))
+                data = SpectrogramDataset(audio, splits, "train", classes, augment_params=augment, balance=BalanceParams(mode="none"))
             else:
-                data = AudioVisualDataset(audio, video, splits, "train", CLASSES, augment_params=augment,
+                data = AudioVisualDataset(audio, video, splits, "train", classes, augment_params=augment,
                                           balance=BalanceParams(mode="none"))
             seed_everything(0)
-            model = build_model(family, kind, params, len(CLASSES))
-            history = train(model, data, data, CLASSES, TrainConfig(**loop), tmp / f"ck-{family}-{kind}")
+            model = build_model(family, kind, params, len(classes))
+            history = train(model, data, data, classes, TrainConfig(**loop), tmp / f"ck-{family}-{kind}")
             speed = history.speed[-1]
             print(f"{family + ':' + kind:18s} {speed['items_per_s']:9.1f} {100 * speed['data_wait_share']:9.1f}%")
 

@@ -191,13 +191,13 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     # librosa's first STFT in a process costs ~1.5 s of lazy loading: pay it once here, before
     # the workers are forked, instead of once in every worker.
     spectrogram_db(np.zeros(4 * sp.n_fft, np.float32), SAMPLE_RATE, sp)
-    by_path = dict(zip(utterances["utterance_id"], utterances["wav_path"]))
+    wav_of = {j.utterance_id: j.wav_path for j in jobs}
     name = f"audio: {cfg.policy.segmentation}-{'clean' if cfg.cleanup else 'raw'}"
     written = set()
     for outcome in parallel_map(process, jobs, cfg.workers, name, _init_worker, (cfg, noise, str(array_path)),
                                 chunksize=8):
         if outcome.action:
-            skipped.append(_skip_row(outcome.utterance_id, by_path[outcome.utterance_id], outcome.reason,
+            skipped.append(_skip_row(outcome.utterance_id, wav_of[outcome.utterance_id], outcome.reason,
                                      outcome.action))
         if outcome.written:
             written.add(outcome.utterance_id)

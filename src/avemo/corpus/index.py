@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from avemo.corpus.iemocap import class_names, corpus_summary, read_corpus
-from avemo.reports import check_reconciled, write_json, write_table
+from avemo.reports import write_json, write_table
 
 
 def label_mapping(labels: dict) -> dict[str, str]:
@@ -32,6 +32,5 @@ def index_corpus(corpus: Path, labels: dict, out: Path, skipped_path: Path, metr
     summary = corpus_summary(utterances, class_names(mapping))
     summary["skipped"] = int(len(skipped))
     summary["items_in"] = summary["utterances"] + summary["skipped"]
-    check_reconciled("index", summary["items_in"], summary["utterances"], summary["skipped"])
     write_json(metrics_path, summary)
     return summary, skipped

@@ -132,7 +132,8 @@ class AudioVisualDataset(SpectrogramDataset):
         self._has_video = self.items["has_video"].to_numpy(dtype=bool)[self.index]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        frames = frames_tensor(self.frames[self._video_rows[i]], self.normalise)
-        if not self._has_video[i]:
-            frames = torch.zeros_like(frames)
+        if self._has_video[i]:
+            frames = frames_tensor(self.frames[self._video_rows[i]], self.normalise)
+        else:  # a blank stack (missing_video='blank')
+            frames = torch.zeros(3, *self.frames.shape[1:4])
         return self.spectrogram(i), frames, int(self.targets[i])

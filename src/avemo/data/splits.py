@@ -15,11 +15,16 @@ RANDOM_WARNING = ("split.scheme=random mixes speakers across train, val and test
                   "its accuracies are speaker-dependent and not comparable with speaker-independent results")
 
 
+def fold_table(utterances: pd.DataFrame, fold: int, role: np.ndarray) -> pd.DataFrame:
+    """One row per utterance of one fold, with its role."""
+    return pd.DataFrame({"utterance_id": utterances["utterance_id"], "fold": fold, "role": role,
+                         "session": utterances["session"], "speaker": utterances["speaker"]})
+
+
 def session_fold(utterances: pd.DataFrame, fold: int, test_session: int, val_session: int) -> pd.DataFrame:
     role = np.where(utterances["session"] == test_session, "test",
                     np.where(utterances["session"] == val_session, "val", "train"))
-    return pd.DataFrame({"utterance_id": utterances["utterance_id"], "fold": fold, "role": role,
-                         "session": utterances["session"], "speaker": utterances["speaker"]})
+    return fold_table(utterances, fold, role)
 
 
 def make_splits(utterances: pd.DataFrame, scheme: str, test_session: int = 5, val_session: int = 4,
@@ -37,8 +42,7 @@ def make_splits(utterances: pd.DataFrame, scheme: str, test_session: int = 5, va
         rng = np.random.default_rng(seed)
         draw = rng.random(len(utterances))
         role = np.where(draw < test_fraction, "test", np.where(draw < test_fraction + val_fraction, "val", "train"))
-        return pd.DataFrame({"utterance_id": utterances["utterance_id"], "fold": 0, "role": role,
-                             "session": utterances["session"], "speaker": utterances["speaker"]})
+        return fold_table(utterances, 0, role)
     raise ValueError(f"split.scheme must be 'fixed', 'loso' or 'random', not {scheme!r}")
 
 

@@ -158,8 +158,8 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             generator.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             history, start = History(**state["history"]), state["epoch"] + 1
-            for record in history.epochs:  # replay what was logged before the interruption
-                if on_epoch and rank == 0:
+            if on_epoch and rank == 0:
+                for record in history.epochs:  # replay what was logged before the interruption
                     on_epoch(record["epoch"], record)
 
     for epoch in range(start, cfg.epochs):

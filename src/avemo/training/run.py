@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from avemo.models.fusion import FusionNet
 from avemo.models.packing import PackedInputs, pack
 from avemo.models.video import VideoNet, VideoNetConfig
 from avemo.params import as_tuples
+from avemo.reports import write_json
 from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, use_experiment
 from avemo.training.loop import (TrainConfig, evaluate, pick_device, process_group, rank_and_world,
                                  seed_everything, train)
@@ -41,10 +41,9 @@ class StagePaths:
 
 
 def audio_config(models: dict, kind: str) -> AudioNetConfig:
-    spec = as_tuples({k: v for k, v in models["audio"].items() if k != "preset"})
     if models["audio"].get("preset") == "paper":
         return replace(PAPER, kind=kind)
-    return AudioNetConfig(kind=kind, **spec)
+    return AudioNetConfig(kind=kind, **as_tuples({k: v for k, v in models["audio"].items() if k != "preset"}))
 
 
 def video_config(models: dict) -> VideoNetConfig:
@@ -178,11 +177,10 @@ def log_model(model: torch.nn.Module, example_set) -> None:
 
 
 def write_dvc_outputs(test: dict, history, classes, y_true, y_pred, run_id: str, paths: StagePaths) -> None:
-    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
-    paths.metrics.write_text(json.dumps({
+    write_json(paths.metrics, {
         "test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
         "test_recall": test["recall"], "best_epoch": history.best_epoch, "best_val_ua": history.best_ua,
-        "mlflow_run_id": run_id}, indent=2) + "\n")
+        "mlflow_run_id": run_id})
     paths.plots.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"actual": np.array(classes)[y_true], "predicted": np.array(classes)[y_pred]}).to_csv(
         paths.plots / "confusion.csv", index=False)
