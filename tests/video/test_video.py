@@ -1,5 +1,6 @@
 import shutil
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 from avemo.data.datasets import AudioVisualDataset
-from avemo.video.frames import clip_frame_times, frame_indices
+from avemo.corpus.synth import SynthConfig, divx_stream
+from avemo.video.frames import clip_frame_times, decode_frames, frame_indices, key_frames
 from avemo.video.stage import DialogueJob, VideoConfig, build_video, process_dialogue
 
 FPS = 29.97
@@ -100,17 +102,70 @@ def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_vi
     assert 0 <= unit.min() and unit.max() <= 1
 
 
-def test_decoding_in_one_pass_with_seeks_gives_the_frames_a_plain_decode_gives(tiny_corpus):
-    from avemo.video.frames import decode_frames
+def numbered_avi(path, frames=240, keyframe_interval=30):
+    """A DivX avi whose frame k shows a 16 x 16 square of grey level k, key frames every `keyframe_interval`."""
+    with av.open(str(path), "w", format="avi") as container:
+        stream = divx_stream(container, SynthConfig(width=96, height=64, keyframe_interval=keyframe_interval))
+        for k in range(frames):
+            image = np.full((64, 96, 3), 128, np.uint8)
+            image[:16, :16] = k % 256
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode())
+    return str(path)
 
-    root, manifest = tiny_corpus
-    avi = str(next(root.glob("Session2/dialog/avi/DivX/*.avi")))
-    cap = cv2.VideoCapture(avi)
-    plain = []
-    while cap.grab():
-        plain.append(cap.retrieve()[1])
-    wanted = np.array([0, 3, 4, 60, 61, 200, len(plain) - 1])
-    cap = cv2.VideoCapture(avi)
-    got = dict(decode_frames(cap, wanted, seek_after=10))
-    assert sorted(got) == wanted.tolist()
+
+class CountingCapture:
+    """A VideoCapture that counts its seeks."""
+
+    def __init__(self, path):
+        self.cap, self.seeks = cv2.VideoCapture(path), 0
+
+    def set(self, prop, value):
+        self.seeks += 1
+        return self.cap.set(prop, value)
+
+    def grab(self):
+        return self.cap.grab()
+
+    def read(self):
+        return self.cap.read()
+
+
+def test_key_frames_come_from_the_index_and_a_file_without_one_has_fewer_or_none(tmp_path):
+    avi = numbered_avi(tmp_path / "n.avi")
+    assert key_frames(avi).tolist() == [0, 30, 60, 90, 120, 150, 180, 210]
+    data = open(avi, "rb").read()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])  # loses the idx1 index at the end
+    assert set(key_frames(str(tmp_path / "cut.avi")).tolist()) < {0, 30, 60, 90}  # only what FFmpeg read at open
+    assert key_frames(str(tmp_path / "missing.avi")).size == 0
+
+
+@pytest.mark.parametrize("wanted, seeks", [([0, 3, 4, 20, 40], 0),  # no key frame far enough ahead: decode on
+                                           ([5, 100], 1),  # key frame 60 is 55 frames ahead: seek
+                                           ([0, 61, 62, 150, 151, 239], 3)])  # from 30, 120, 210
+def test_one_pass_seeks_only_past_a_key_frame_and_gives_the_frames_a_plain_decode_gives(tmp_path, wanted, seeks):
+    avi = numbered_avi(tmp_path / "n.avi")
+    cap = CountingCapture(avi)
+    got = dict(decode_frames(cap, np.array(wanted), key_frames(avi)))
+    plain = plain_decode(avi)
+    assert cap.seeks == seeks
+    assert sorted(got) == wanted
     assert all(np.array_equal(got[i], plain[i]) for i in wanted)
+
+
+def plain_decode(avi):
+    """Every frame, in order, by plain sequential reading; frames are distinct (the square changes)."""
+    cap, frames = cv2.VideoCapture(avi), []
+    while (frame := cap.read()[1]) is not None:
+        frames.append(frame)
+    assert len({f[:16, :16].tobytes() for f in frames}) > 200
+    return frames
+
+
+def test_without_an_index_the_pass_decodes_straight_through(tmp_path):
+    avi = numbered_avi(tmp_path / "n.avi")
+    cap = CountingCapture(avi)
+    got = dict(decode_frames(cap, np.array([5, 100, 230]), np.empty(0, np.int64)))
+    plain = plain_decode(avi)
+    assert cap.seeks == 0 and sorted(got) == [5, 100, 230]
+    assert all(np.array_equal(got[i], plain[i]) for i in (5, 100, 230))

@@ -14,6 +14,7 @@ class VideoNetConfig:
     pools: int = 3  # MaxPool3d (1 x 3 x 3, stride 1 x 2 x 2) after the first `pools` convolutions
     fc: tuple[int, int] = (256, 64)  # the second is the embedding size
     dropout: float = 0.2
+    batch_norm: bool = False  # not in the study; without it the net can sit at chance for many epochs
     input_shape: tuple[int, int, int] = (20, 60, 100)  # frames x height x width
 
 
@@ -35,7 +36,10 @@ class VideoNet(nn.Module):
         t, h, w = video_feature_shape(cfg)
         layers, c_in = [], 3
         for b, c_out in enumerate(cfg.channels):
-            layers += [nn.Conv3d(c_in, c_out, 3), nn.ReLU()]
+            layers.append(nn.Conv3d(c_in, c_out, 3, bias=not cfg.batch_norm))
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm3d(c_out))
+            layers.append(nn.ReLU())
             if b < cfg.pools:
                 layers.append(nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)))
             c_in = c_out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import av
 import cv2
 import numpy as np
 
@@ -29,7 +30,8 @@ class VideoError(Exception):
 
 
 def open_video(path: str) -> tuple[cv2.VideoCapture, float, int]:
-    cap = cv2.VideoCapture(path)
+    """Open with FFmpeg and one decoding thread: the stage already runs one process per core."""
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     if not cap.isOpened():
         raise VideoError("video missing or unreadable")
     fps, count = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -39,16 +41,39 @@ def open_video(path: str) -> tuple[cv2.VideoCapture, float, int]:
     return cap, fps, count
 
 
-def decode_frames(cap: cv2.VideoCapture, wanted: np.ndarray, seek_after: int = 48) -> Iterator[tuple[int, np.ndarray]]:
+def key_frames(path: str) -> np.ndarray:
+    """Frame numbers of the key frames, from the container's index (read, not decoded: ~5 ms).
+
+    In an AVI the index has one entry per frame. A file that lost its index (a truncated AVI
+    loses the idx1 at its end) yields only the key frames FFmpeg saw while opening it; an
+    unreadable one, none. Fewer key frames only means fewer seeks.
+    """
+    try:
+        with av.open(path) as container:
+            entries = container.streams.video[0].index_entries
+            return np.flatnonzero([e.is_keyframe for e in entries])
+    except (av.FFmpegError, IndexError):
+        return np.empty(0, np.int64)
+
+
+# OpenCV's seek restarts decoding at the last key frame at least this many frames before the target.
+SEEK_LEAD = 16
+
+
+def decode_frames(cap: cv2.VideoCapture, wanted: np.ndarray, keyframes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, BGR frame) for the sorted unique `wanted` indices, in one pass through the file.
 
-    Short gaps are grabbed (decoded, not converted: ~0.1 ms a frame); a gap longer than
-    `seek_after` frames is jumped with a seek (~4 ms, exact on these AVIs: tests check it).
-    Stops early at the file's end.
+    Frames in between are grabbed (decoded, not converted). A seek restarts decoding at the
+    last key frame at least `SEEK_LEAD` frames before its target, so it is taken only when
+    that key frame lies more than `SEEK_LEAD` frames past the current position: then it skips
+    decoding instead of repeating it (and lands exactly: tests check it). In a DivX file key
+    frames can be 300 frames apart, where a blind "seek over long gaps" rule often decodes
+    more, not less (benchmarks/bench_seek.py). Stops early at the file's end.
     """
     position = 0
     for index in wanted:
-        if index - position > seek_after:
+        k = np.searchsorted(keyframes, index - SEEK_LEAD, side="right") - 1
+        if k >= 0 and keyframes[k] - position > SEEK_LEAD:
             cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
             position = int(index)
         while position < index:

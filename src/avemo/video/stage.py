@@ -20,7 +20,8 @@ import pandas as pd
 from avemo.parallel import parallel_map
 from avemo.reports import check_reconciled
 from avemo.video.face_crop import FaceParams, cascade, clip_boxes, crop
-from avemo.video.frames import VideoError, clip_frame_times, decode_frames, frame_indices, open_video, speaker_half
+from avemo.video.frames import (VideoError, clip_frame_times, decode_frames, frame_indices, key_frames, open_video,
+                                speaker_half)
 
 SKIPPED_COLUMNS = ["clip_id", "file", "reason"]
 
@@ -94,7 +95,7 @@ def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
     buffers: dict[int, list] = {}
     remaining = {c: n for c in range(len(indices)) if c not in results}
     try:
-        for index, frame in decode_frames(cap, np.array(sorted(needs))):
+        for index, frame in decode_frames(cap, np.array(sorted(needs)), key_frames(job.avi_path)):
             for c, k in needs[index]:
                 half = speaker_half(frame, job.markers[c], job.genders[c])
                 buffers.setdefault(c, [None] * n)[k] = half  # a view: read() returns a new frame each time
