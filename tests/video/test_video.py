@@ -114,6 +114,15 @@ def numbered_avi(path, frames=240, keyframe_interval=30):
     return str(path)
 
 
+def plain_decode(avi):
+    """Every frame, in order, by plain sequential reading; frames are distinct (the square changes)."""
+    cap, frames = cv2.VideoCapture(avi), []
+    while (frame := cap.read()[1]) is not None:
+        frames.append(frame)
+    assert len({f[:16, :16].tobytes() for f in frames}) > 200
+    return frames
+
+
 class CountingCapture:
     """A VideoCapture that counts its seeks."""
 
@@ -151,15 +160,6 @@ def test_one_pass_seeks_only_past_a_key_frame_and_gives_the_frames_a_plain_decod
     assert cap.seeks == seeks
     assert sorted(got) == wanted
     assert all(np.array_equal(got[i], plain[i]) for i in wanted)
-
-
-def plain_decode(avi):
-    """Every frame, in order, by plain sequential reading; frames are distinct (the square changes)."""
-    cap, frames = cv2.VideoCapture(avi), []
-    while (frame := cap.read()[1]) is not None:
-        frames.append(frame)
-    assert len({f[:16, :16].tobytes() for f in frames}) > 200
-    return frames
 
 
 def test_without_an_index_the_pass_decodes_straight_through(tmp_path):
