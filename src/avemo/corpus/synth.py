@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
