@@ -15,12 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from avemo.corpus.synth import SynthConfig, divx_stream
-from avemo.video.frames import decode_frames, key_frames
+from avemo.corpus.synth import SynthConfig, write_divx_avi
+from avemo.video.frames import decode_frames, key_frames, open_video
 
 FRAMES = 1800  # one minute at 29.97 fps
 
@@ -29,13 +28,13 @@ def moving_picture_avi(path: Path, keyframe_interval: int) -> str:
     """A minute of 720 x 480 video: a textured still with a moving disc (cheap P-frames, as in a dialogue)."""
     rng = np.random.default_rng(0)
     still = cv2.GaussianBlur(rng.integers(0, 255, (480, 720, 3), np.uint8), (9, 9), 0)
-    with av.open(str(path), "w", format="avi") as container:
-        stream = divx_stream(container, SynthConfig(keyframe_interval=keyframe_interval))
-        for k in range(FRAMES):
-            frame = still.copy()
-            cv2.circle(frame, (100 + (3 * k) % 520, 240), 60, (0, 0, 255), -1)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        container.mux(stream.encode())
+
+    def picture(k: int) -> np.ndarray:
+        frame = still.copy()
+        cv2.circle(frame, (100 + (3 * k) % 520, 240), 60, (0, 0, 255), -1)
+        return frame
+
+    write_divx_avi(path, map(picture, range(FRAMES)), SynthConfig(keyframe_interval=keyframe_interval))
     return str(path)
 
 
@@ -64,7 +63,7 @@ def seek_over_long_gaps(cap: cv2.VideoCapture, wanted: np.ndarray, seek_after: i
 def best_ms(pass_through, avi: str, wanted: np.ndarray) -> float:
     times = []
     for _ in range(3):
-        cap = cv2.VideoCapture(avi, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        cap = open_video(avi)[0]  # as the stage opens it
         start = time.perf_counter()
         for _ in pass_through(cap, wanted):
             pass

@@ -1,6 +1,5 @@
 import shutil
 
-import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from avemo.data.datasets import AudioVisualDataset
-from avemo.corpus.synth import SynthConfig, divx_stream
+from avemo.corpus.synth import SynthConfig, write_divx_avi
 from avemo.video.frames import clip_frame_times, decode_frames, frame_indices, key_frames
 from avemo.video.stage import DialogueJob, VideoConfig, build_video, process_dialogue
 
@@ -104,13 +103,12 @@ def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_vi
 
 def numbered_avi(path, frames=240, keyframe_interval=30):
     """A DivX avi whose frame k shows a 16 x 16 square of grey level k, key frames every `keyframe_interval`."""
-    with av.open(str(path), "w", format="avi") as container:
-        stream = divx_stream(container, SynthConfig(width=96, height=64, keyframe_interval=keyframe_interval))
-        for k in range(frames):
-            image = np.full((64, 96, 3), 128, np.uint8)
-            image[:16, :16] = k % 256
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(stream.encode())
+    def picture(k):
+        image = np.full((64, 96, 3), 128, np.uint8)
+        image[:16, :16] = k % 256
+        return image
+
+    write_divx_avi(path, map(picture, range(frames)), SynthConfig(width=96, height=64, keyframe_interval=keyframe_interval))
     return str(path)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -247,7 +247,8 @@ def render_dialogue(job: tuple[DialoguePlan, SynthConfig, str]) -> str:
         _write_wav(session_dir / "sentences" / "wav" / plan.name / f"{u.utterance_id}.wav", audio[a:b])
 
     expressions = [emotion_face(u, rng) for u in plan.utterances]
-    _write_video(session_dir / "dialog" / "avi" / "DivX" / f"{plan.name}.avi", plan, cfg, envelopes, expressions, rng)
+    frames = _render_frames(plan, cfg, envelopes, expressions, rng)
+    write_divx_avi(session_dir / "dialog" / "avi" / "DivX" / f"{plan.name}.avi", frames, cfg)
     return plan.name
 
 
@@ -256,17 +257,17 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
     sf.write(str(path), audio, voice.SAMPLE_RATE, subtype="PCM_16")
 
 
-def _write_video(path: Path, plan: DialoguePlan, cfg: SynthConfig, envelopes: list[np.ndarray],
-                 expressions: list[face.Expression], rng: np.random.Generator) -> None:
+def write_divx_avi(path: Path, frames: Iterable[np.ndarray], cfg: SynthConfig) -> None:
+    """Encode BGR frames (cfg.height x cfg.width) into a DivX avi with cfg's frame rate and key-frame spacing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="avi") as container:
-        stream = divx_stream(container, cfg)
-        for frame in _render_frames(plan, cfg, envelopes, expressions, rng):
+        stream = _divx_stream(container, cfg)
+        for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
         container.mux(stream.encode())  # flush the encoder
 
 
-def divx_stream(container: av.container.OutputContainer, cfg: SynthConfig) -> av.VideoStream:
+def _divx_stream(container: av.container.OutputContainer, cfg: SynthConfig) -> av.VideoStream:
     """An MPEG-4 part 2 stream tagged DIVX, with DivX's key-frame spacing.
 
     OpenCV's writer always puts a key frame every 12 frames, which makes seeking far cheaper

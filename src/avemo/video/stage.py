@@ -73,7 +73,7 @@ def extract_and_store(job: DialogueJob) -> list[ClipFrames]:
     for row, r in zip(job.rows, results):
         if r.frames is not None:
             _ARRAY[row] = r.frames
-    return [r.written() if r.frames is not None else r for r in results]
+    return [r.written() for r in results]
 
 
 def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
