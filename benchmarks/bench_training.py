@@ -22,12 +22,12 @@ import torch
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.spectrogram import SpectrogramParams
 from avemo.audio.stage import VariantConfig, build_variant
-from avemo.corpus.index import class_set
+from avemo.labels import class_set
 from avemo.data.augment import AugmentParams
 from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
 from avemo.params import load_params
 from avemo.training.loop import TrainConfig, seed_everything, train
-from avemo.training.run import build_model
+from avemo.training.recipe import build_model
 from benchmarks.bench_spectrogram import make_clips
 
 N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
@@ -68,7 +68,7 @@ def main() -> None:
                 data = AudioVisualDataset(audio, video, splits, "train", classes, augment_params=augment,
                                           balance=BalanceParams(mode="none"))
             seed_everything(0)
-            model = build_model(family, kind, params, len(classes))
+            model = build_model(family, kind, params, len(classes), data.input_shape)
             history = train(model, data, data, classes, TrainConfig(**loop), tmp / f"ck-{family}-{kind}")
             speed = history.speed[-1]
             print(f"{family + ':' + kind:18s} {speed['items_per_s']:9.1f} {100 * speed['data_wait_share']:9.1f}%")

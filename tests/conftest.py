@@ -62,3 +62,33 @@ def tiny_video(tiny_variant, tmp_path_factory):
     out = tmp_path_factory.mktemp("video") / "clip3s"
     table, skipped = build_video(pd.read_parquet(tiny_variant / "clips.parquet"), VideoConfig(workers=2), out)
     return out, table, skipped
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its schema migrated: creating one costs seconds, copying it nothing."""
+    import mlflow
+
+    folder = tmp_path_factory.mktemp("mlflow-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.MlflowClient(tracking_uri=uri).search_experiments()  # runs the migrations
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def project_dir(tmp_path, monkeypatch, empty_mlflow_store, tiny_splits):
+    """A working directory with its own MLflow store (mlruns/mlflow.db), the project's params and the tiny splits."""
+    import shutil
+
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(empty_mlflow_store, tmp_path / "mlruns" / "mlflow.db")
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["train"]["loop"].update(batch_size=8, epochs=2)
+    params["train"]["log_model"] = False
+    splits = tmp_path / "splits.parquet"
+    tiny_splits.to_parquet(splits)
+    return params, splits

@@ -73,7 +73,7 @@ def cmd_audio(args: argparse.Namespace) -> None:
     from avemo.audio.config import STUDY_NAMES, variant_config
     from avemo.audio.preview import spectrogram_sheet
     from avemo.audio.stage import build_variant, variant_summary
-    from avemo.corpus.index import class_set
+    from avemo.labels import class_set
     from avemo.reports import write_json, write_table
 
     params = load_params(args.params)
@@ -98,7 +98,7 @@ def cmd_video(args: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from avemo.corpus.index import class_set
+    from avemo.labels import class_set
     from avemo.params import as_tuples
     from avemo.reports import write_json, write_table
     from avemo.video.face_crop import FaceParams
@@ -126,9 +126,28 @@ def cmd_train(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     paths = StagePaths(audio=args.audio, video=args.video, splits=args.splits, model_dir=args.model_dir,
                        metrics=args.metrics, plots=args.plots, init_audio=args.init_audio, init_video=args.init_video)
-    test = run_training(args.family, args.model, args.audio.name, args.stage, params, paths)
-    console.print(f"train {args.stage}: test WA {test['wa']:.3f}, UA {test['ua']:.3f}, macro F1 {test['f1_macro']:.3f}")
-    print_counts(f"train {args.stage}: test recall per class", {c: round(r, 3) for c, r in test["recall"].items()})
+    seeds = list(params["train"]["seeds"]) if args.seeds else None
+    summary = run_training(args.family, args.model, args.audio.name, args.stage, params, paths, seeds)
+    print_summary(f"train {args.stage}", summary)
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from avemo.baselines import reference_stage
+
+    summary = reference_stage(args.family, args.stage, load_params(args.params), args.audio, args.video,
+                              args.utterances, args.splits, args.metrics, args.plots)
+    print_summary(f"baseline {args.stage} (logistic regression on summary statistics)", summary)
+
+
+def print_summary(title: str, summary: dict) -> None:
+    """Test figures over seeds (mean +- sd) and the kept model's recall per class."""
+    n = len(summary["seeds"])
+    figures = ", ".join(f"{m} {summary[f'test_{m}']['mean']:.3f}" + (f" +- {summary[f'test_{m}']['sd']:.3f}" if n > 1 else "")
+                        for m in ("wa", "ua", "f1_macro"))
+    console.print(f"{title}: test {figures}" + (f" over seeds {summary['seeds']}" if n else ""))
+    model = summary["model"]
+    print_counts(f"{title}: test recall per class" + (f" (kept model: seed {model['seed']})" if n > 1 else ""),
+                 {c: round(r, 3) for c, r in model["test_recall"].items()})
 
 
 def add_outputs(p: argparse.ArgumentParser) -> None:
@@ -171,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", type=Path, required=True)
     p.set_defaults(func=cmd_video)
 
+    p = verbs.add_parser("baseline", help="the reference: logistic regression on summary statistics, tracked in MLflow")
+    p.add_argument("--family", choices=["audio", "video", "fusion"], required=True)
+    p.add_argument("--audio", type=Path, required=True, help="audio variant folder (its clips are the items)")
+    p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
+    p.add_argument("--utterances", type=Path, required=True, help="utterances.parquet (the wav of each clip)")
+    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--plots", type=Path, required=True)
+    p.set_defaults(func=cmd_baseline)
+
     p = verbs.add_parser("train", help="train and evaluate one model, tracked in MLflow")
     p.add_argument("--family", choices=["audio", "video", "fusion"], required=True)
     p.add_argument("--model", choices=["cnn", "cnn_lstm", "cnn_rnn", "c3d"], required=True,
@@ -184,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", type=Path, required=True)
     p.add_argument("--init-audio", type=Path, help="fusion: start the audio branch from this trained model folder")
     p.add_argument("--init-video", type=Path, help="fusion: start the video branch from this trained model folder")
+    p.add_argument("--seeds", action="store_true",
+                   help="train once per seed of `train.seeds` (mean and sd; default: `train.loop.seed` alone)")
     p.set_defaults(func=cmd_train)
     return parser
 

@@ -26,17 +26,23 @@ def tracking_uri(root: Path = Path(".")) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
 
 
+#: Opens the experiment on its training runs in the MLflow UI, not on the GenAI overview.
+CLASSIC_ML = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def use_experiment(family: str, root: Path = Path(".")) -> str:
-    """Point MLflow at the project store and the experiment of a model family; return its id."""
+    """Point MLflow at the project store and the experiment `avemo-<family>`; return its id."""
     (root / "mlruns").mkdir(exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri(root))
     name = f"avemo-{family}"
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         artifacts = (root / "mlruns" / "artifacts" / name).resolve().as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts, tags=CLASSIC_ML)
     else:
         experiment_id = experiment.experiment_id
+        if experiment.tags.get("mlflow.experimentKind") != CLASSIC_ML["mlflow.experimentKind"]:
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, *next(iter(CLASSIC_ML.items())))
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -67,6 +73,41 @@ def input_hashes(inputs: list[Path]) -> dict[str, str]:
     """
     files = sorted(f for p in inputs for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
     return {f"data.{f.as_posix()}": _md5(f) for f in files}
+
+
+def dvc_digest(path: Path, lock: Path = Path("dvc.lock")) -> str | None:
+    """The md5 DVC recorded for an output (a `.dir` md5 for a folder), from the stage that wrote it.
+
+    An upstream stage's entry is final before a downstream stage runs, so this is the version
+    of the data the run reads. None outside a DVC project or for a path no stage writes.
+    """
+    if not lock.exists():
+        return None
+    import yaml
+
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if Path(out["path"]) == Path(path):
+                return out.get("md5")
+    return None
+
+
+def log_inputs(folders: dict[str, Path], hashes: dict[str, str], context: str = "training") -> None:
+    """Each DVC-versioned input as an MLflow dataset (runs table: Dataset column), digest = its DVC md5.
+
+    `folders` maps a dataset name to a stage-output folder holding `clips.parquet`, or to a table.
+    Outside DVC the digest is a hash of the md5s of the files read.
+    """
+    import pandas as pd
+
+    for name, folder in folders.items():
+        table = folder / "clips.parquet" if folder.is_dir() else folder
+        files = sorted(v for k, v in hashes.items() if k.startswith(f"data.{folder.as_posix()}"))
+        digest = dvc_digest(folder) or hashlib.md5("".join(files).encode()).hexdigest()
+        dataset = mlflow.data.from_pandas(pd.read_parquet(table), source=str(folder), name=name,
+                                          digest=digest.removesuffix(".dir")[:36])
+        mlflow.log_input(dataset, context=context)
 
 
 def _md5(path: Path, chunk: int = 1 << 22) -> str:
@@ -122,5 +163,6 @@ def log_evaluation(test: dict, classes: list[str], epochs: list[dict], folder: P
     report = {c: {"precision": test["precision"][c], "recall": test["recall"][c], "support": test["support"][c]}
               for c in classes}
     (folder / "per_class.json").write_text(json.dumps(report, indent=2))
-    learning_curves(epochs, folder / "learning_curves.png")
+    if epochs:
+        learning_curves(epochs, folder / "learning_curves.png")
     mlflow.log_artifacts(str(folder), artifact_path="evaluation")

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from avemo.corpus.iemocap import UTTERANCE_RE, class_names, parse_emo_evaluation, read_corpus
+from avemo.corpus.iemocap import UTTERANCE_RE, parse_emo_evaluation, read_corpus
+from avemo.labels import class_names
 from tests.conftest import FIXTURES, STANDARD4
 
 

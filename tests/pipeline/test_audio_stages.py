@@ -21,7 +21,7 @@ def test_four_variants_and_a_cleanup_change_reruns_only_the_clean_ones(tmp_path)
         out = project / "data/processed/audio" / variant
         clips = pd.read_parquet(out / "clips.parquet")
         array = np.load(out / "spectrograms.npy", mmap_mode="r")
-        assert array.shape == (len(clips), 200, 300)
+        assert array.shape == (len(clips), 64, 300)  # 64 mel bands x 3 s of 10 ms frames
         assert (project / "reports/figures/audio" / f"{variant}.png").stat().st_size > 10_000
         skipped = pd.read_csv(project / "reports/audio_skipped" / f"{variant}.csv")
         assert clips["utterance_id"].nunique() + (skipped["action"] == "skipped").sum() == labelled

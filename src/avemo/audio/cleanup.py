@@ -49,6 +49,14 @@ class NoiseProfile:
     rms: float
     n_fft: int = 512
 
+    def to_dict(self) -> dict:
+        """JSON-able, so that a served model pads and cleans with the noise its variant used."""
+        return {"magnitude": self.magnitude.tolist(), "rms": self.rms, "n_fft": self.n_fft}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NoiseProfile":
+        return cls(magnitude=np.asarray(d["magnitude"], dtype=np.float64), rms=float(d["rms"]), n_fft=int(d["n_fft"]))
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` samples of noise with this spectrum and level (white noise shaped in frequency)."""
         spectrum = np.fft.rfft(rng.standard_normal(n))

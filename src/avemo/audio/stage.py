@@ -208,7 +208,8 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     clips.to_parquet(out_dir / "clips.parquet", index=False)
     meta = {"segmentation": asdict(cfg.policy), "cleanup": asdict(cfg.cleanup) if cfg.cleanup else None,
             "spectrogram": asdict(sp), "sample_rate": SAMPLE_RATE, "shape": [len(clips), sp.bins, sp.frames],
-            "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]"}
+            "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]",
+            "noise": noise.to_dict() if noise is not None else None}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return clips, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 

@@ -61,11 +61,11 @@ class Look:
     scale: float
 
 
-def make_look(rng: np.random.Generator) -> Look:
+def make_look(rng: np.random.Generator, scale: tuple[float, float] = (0.95, 1.1)) -> Look:
     tone = rng.uniform(0.75, 1.1)
     skin = tuple(int(min(255, c * tone)) for c in (150, 180, 220))
     hair = tuple(int(c) for c in rng.integers(20, 80, 3))
-    return Look(skin=skin, hair=hair, scale=float(rng.uniform(0.95, 1.1)))
+    return Look(skin=skin, hair=hair, scale=float(rng.uniform(*scale)))
 
 
 def draw_face(img: np.ndarray, centre: tuple[int, int], look: Look, expr: Expression, mouth_open: float,

@@ -145,11 +145,6 @@ def map_label(label: str, mapping: dict[str, str]) -> str | None:
     return mapping.get(label)
 
 
-def class_names(mapping: dict[str, str]) -> list[str]:
-    """Class names in the order they first appear in the mapping: this order is the class index."""
-    return list(dict.fromkeys(mapping.values()))
-
-
 def _agreement(block: EmoBlock) -> float:
     """Share of external evaluators whose votes include the majority category."""
     name = CATEGORY_NAMES.get(block.label)

@@ -53,6 +53,11 @@ class SynthConfig:
         "neu": 0.20, "hap": 0.07, "exc": 0.11, "ang": 0.13, "sad": 0.13, "fru": 0.14,
         "sur": 0.02, "fea": 0.01, "dis": 0.005, "oth": 0.005, "xxx": 0.16})
     noise_dbfs: tuple[float, float] = (-58.0, -40.0)
+    # Knobs for other corpora of the same kind (robustness checks): 1.0 leaves the default corpus as it is.
+    pitch_scale: float = 1.0  # speakers' mean pitch ranges
+    emotion_strength: float = 1.0  # how far emotions move the voice from its neutral
+    expression_strength: float = 1.0  # how far emotions move the face from its neutral
+    face_scale: tuple[float, float] = (0.95, 1.1)  # head size range
     turned_away: float = 0.12
     width: int = 720
     height: int = 480
@@ -109,8 +114,8 @@ def plan_corpus(cfg: SynthConfig) -> list[DialoguePlan]:
     plans = []
     for session in range(1, cfg.sessions + 1):
         srng = np.random.default_rng([cfg.seed, session])
-        speakers = {g: voice.make_speaker(g, srng) for g in "FM"}
-        looks = {g: face.make_look(srng) for g in "FM"}
+        speakers = {g: voice.make_speaker(g, srng, cfg.pitch_scale) for g in "FM"}
+        looks = {g: face.make_look(srng, cfg.face_scale) for g in "FM"}
         background = tuple(int(c) for c in srng.integers(70, 130, 3))
         for d in range(cfg.dialogues_per_session):
             rng = np.random.default_rng([cfg.seed, session, d, 0])
@@ -153,17 +158,21 @@ def _plan_dialogue(cfg, rng, name, session, markers, codes, weights, speakers, l
     return DialoguePlan(name, session, markers, round(t + 0.5, 4), utterances, speakers, looks, background)
 
 
-def emotion_voice(u: Utterance, rng: np.random.Generator) -> voice.Prosody:
+def emotion_voice(u: Utterance, rng: np.random.Generator, strength: float = 1.0) -> voice.Prosody:
     p = voice.PROSODY[u.emotion]
     if u.blend_weight:
         p = voice.blend(p, voice.PROSODY[u.blend_with], u.blend_weight)
+    if strength != 1.0:
+        p = voice.blend(voice.PROSODY["neu"], p, strength)
     return voice.vary(p, rng)
 
 
-def emotion_face(u: Utterance, rng: np.random.Generator) -> face.Expression:
+def emotion_face(u: Utterance, rng: np.random.Generator, strength: float = 1.0) -> face.Expression:
     e = face.EXPRESSIONS[u.emotion]
     if u.blend_weight:
         e = face.blend(e, face.EXPRESSIONS[u.blend_with], u.blend_weight)
+    if strength != 1.0:
+        e = face.blend(face.EXPRESSIONS["neu"], e, strength)
     return face.vary(e, rng)
 
 
@@ -235,7 +244,7 @@ def render_dialogue(job: tuple[DialoguePlan, SynthConfig, str]) -> str:
     envelopes = []
     for u in plan.utterances:
         a, b = int(round(u.start * sr)), int(round(u.end * sr))
-        speech, env = voice.speak((b - a) / sr, plan.speakers[u.gender], emotion_voice(u, rng), rng)
+        speech, env = voice.speak((b - a) / sr, plan.speakers[u.gender], emotion_voice(u, rng, cfg.emotion_strength), rng)
         audio[a:b] += speech
         envelopes.append(env)
     audio = np.clip(audio, -1.0, 1.0)
@@ -246,7 +255,7 @@ def render_dialogue(job: tuple[DialoguePlan, SynthConfig, str]) -> str:
         a, b = int(round(u.start * sr)), int(round(u.end * sr))
         _write_wav(session_dir / "sentences" / "wav" / plan.name / f"{u.utterance_id}.wav", audio[a:b])
 
-    expressions = [emotion_face(u, rng) for u in plan.utterances]
+    expressions = [emotion_face(u, rng, cfg.expression_strength) for u in plan.utterances]
     frames = _render_frames(plan, cfg, envelopes, expressions, rng)
     write_divx_avi(session_dir / "dialog" / "avi" / "DivX" / f"{plan.name}.avi", frames, cfg)
     return plan.name

@@ -56,11 +56,13 @@ class Speaker:
     formant_scale: float
 
 
-def make_speaker(gender: str, rng: np.random.Generator) -> Speaker:
+def make_speaker(gender: str, rng: np.random.Generator, pitch_scale: float = 1.0) -> Speaker:
     """Female voices sit about an octave-fifth higher, with shorter vocal tracts."""
-    if gender == "F":
-        return Speaker(f0=float(rng.uniform(190, 235)), formant_scale=float(rng.uniform(1.12, 1.2)))
-    return Speaker(f0=float(rng.uniform(100, 135)), formant_scale=float(rng.uniform(0.97, 1.04)))
+    low, high = (190, 235) if gender == "F" else (100, 135)
+    if pitch_scale != 1.0:
+        low, high = low * pitch_scale, high * pitch_scale
+    formants = (1.12, 1.2) if gender == "F" else (0.97, 1.04)
+    return Speaker(f0=float(rng.uniform(low, high)), formant_scale=float(rng.uniform(*formants)))
 
 
 def blend(a: Prosody, b: Prosody, w: float) -> Prosody:

@@ -14,14 +14,19 @@ import torch.nn.functional as F
 
 
 def crop_frequency(x: torch.Tensor, crop_ratio: float) -> torch.Tensor:
-    """Drop the top `crop_ratio` of the frequency rows and resize back (the study's 60 % crop)."""
+    """Drop the top `crop_ratio` of the frequency rows and resize back (the study's 60 % crop).
+
+    `x` is (channels, frequency, time) or a batch of such.
+    """
     if crop_ratio <= 0:
         return x
     if not 0 < crop_ratio < 1:
         raise ValueError(f"crop_ratio must be in [0, 1), not {crop_ratio}")
     bins = x.shape[-2]
     keep = max(1, round(bins * (1 - crop_ratio)))
-    return F.interpolate(x[None, :, :keep], size=x.shape[-2:], mode="bilinear", align_corners=False)[0]
+    batch = x if x.dim() == 4 else x[None]
+    out = F.interpolate(batch[:, :, :keep], size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return out if x.dim() == 4 else out[0]
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,32 @@ class AugmentParams:
     enabled: bool = False
     max_shift_rows: int = 10  # the study's 10 px crop from the top, resized back
     max_rotation_deg: float = 10.0
+    freq_masks: int = 0  # SpecAugment (Park et al. 2019): bands of up to `freq_mask_rows` rows set to the mean
+    freq_mask_rows: int = 20
+    time_masks: int = 0  # ... and spans of up to `time_mask_frames` frames
+    time_mask_frames: int = 30
 
 
 def augment(x: torch.Tensor, p: AugmentParams, floor: float = -1.0) -> torch.Tensor:
-    """Random top-crop-and-resize (a small frequency shift) and a small rotation."""
+    """Random top-crop-and-resize (a small frequency shift), a small rotation, then SpecAugment masks."""
+    x = _shift_and_rotate(x, p, floor) if p.max_shift_rows or p.max_rotation_deg else x
+    return mask(x, p) if p.freq_masks or p.time_masks else x
+
+
+def mask(x: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+    """SpecAugment's frequency and time masks: random bands and spans replaced by the item's mean."""
+    x = x.clone()
+    fill = x.mean()
+    for axis, count, width in ((-2, p.freq_masks, p.freq_mask_rows), (-1, p.time_masks, p.time_mask_frames)):
+        size = x.shape[axis]
+        for _ in range(count):
+            w = int(torch.randint(0, min(width, size) + 1, ()).item())
+            start = int(torch.randint(0, size - w + 1, ()).item())
+            x.narrow(axis, start, w).fill_(fill)
+    return x
+
+
+def _shift_and_rotate(x: torch.Tensor, p: AugmentParams, floor: float) -> torch.Tensor:
     bins = x.shape[-2]
     shift = int(torch.randint(0, p.max_shift_rows + 1, ()).item())
     if shift:

@@ -75,6 +75,11 @@ class SpectrogramDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(frequency rows, time frames) of every item."""
+        return tuple(self.array.shape[1:3])
+
     def spectrogram(self, i: int) -> torch.Tensor:
         raw = torch.from_numpy(np.asarray(self.array[self._rows[i]], dtype=np.float32))[None]
         x = (raw - self.floor) / (self.ceiling - self.floor) * 2 - 1
@@ -83,6 +88,24 @@ class SpectrogramDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.spectrogram(i), int(self.targets[i])
+
+    def band_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and standard deviation of each frequency row over this role's items and frames.
+
+        Computed on the inputs as the model sees them (scaled, cropped), each item once (no
+        re-sampling copies, no augmentation). Models standardise with the training split's.
+        """
+        total = torch.zeros(self.array.shape[1], dtype=torch.float64)
+        squares, count = torch.zeros_like(total), 0
+        rows = self.items["row"].to_numpy()
+        for a in range(0, len(rows), 256):
+            raw = torch.from_numpy(np.asarray(self.array[np.sort(rows[a: a + 256])], dtype=np.float32))[:, None]
+            x = crop_frequency((raw - self.floor) / (self.ceiling - self.floor) * 2 - 1, self.crop_ratio).double()
+            total += x.sum(dim=(0, 1, 3))
+            squares += x.square().sum(dim=(0, 1, 3))
+            count += x.shape[0] * x.shape[3]
+        mean = total / max(1, count)
+        return mean.float(), (squares / max(1, count) - mean.square()).clamp_min(0).sqrt().float()
 
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)

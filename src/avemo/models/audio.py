@@ -16,6 +16,22 @@ from torch import nn
 KINDS = ("cnn", "cnn_lstm", "cnn_rnn")
 
 
+def trend(maps: torch.Tensor) -> torch.Tensor:
+    """Least-squares slope of each feature over time (time scaled to [-1, 1]): rising or falling contours."""
+    t = torch.linspace(-1, 1, maps.shape[-1], device=maps.device, dtype=maps.dtype)
+    return (maps * t).sum(dim=-1) / t.square().sum()
+
+
+#: Pooled read-outs of a (..., time) feature map: any length of input gives the same number of features.
+TIME_POOLS = {
+    "mean": lambda m: [m.mean(dim=-1)],
+    "meanmax": lambda m: [m.mean(dim=-1), m.amax(dim=-1)],
+    "meanstd": lambda m: [m.mean(dim=-1), m.std(dim=-1)],  # statistics pooling, as in x-vectors
+    "stats": lambda m: [m.mean(dim=-1), m.std(dim=-1), trend(m)],  # ... and each feature's trend
+}
+POOLINGS = ("flatten", *TIME_POOLS)
+
+
 @dataclass(frozen=True)
 class AudioNetConfig:
     kind: str = "cnn_rnn"
@@ -29,11 +45,15 @@ class AudioNetConfig:
     rnn_dropout: float = 0.1
     fc: int = 64  # the embedding size (the layer before the output)
     dropout: float = 0.2
+    batch_norm: bool = False  # after each convolution (not in the study)
+    pooling: str = "flatten"  # cnn: 'flatten' the map (the study), or pool it over time (TIME_POOLS)
     input_shape: tuple[int, int] = (200, 300)  # frequency x time
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"audio model kind must be one of {KINDS}, not {self.kind!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"audio model pooling must be one of {POOLINGS}, not {self.pooling!r}")
         if not len(self.channels) == len(self.kernels) == len(self.padding):
             raise ValueError("audio model: channels, kernels and padding need one entry per block")
 
@@ -56,38 +76,59 @@ def feature_map_shape(cfg: AudioNetConfig) -> tuple[int, int]:
 
 
 class AudioNet(nn.Module):
+    """Input standardisation per frequency band, convolution blocks, then a dense, recurrent or pooled read-out.
+
+    The band statistics are buffers set from the training split (`set_input_statistics`), so
+    the saved and served model carries the normalisation it was trained with.
+    """
+
     def __init__(self, cfg: AudioNetConfig, n_classes: int):
         super().__init__()
         self.cfg = cfg
         f, t = feature_map_shape(cfg)
+        self.register_buffer("input_mean", torch.zeros(1, 1, cfg.input_shape[0], 1))
+        self.register_buffer("input_std", torch.ones(1, 1, cfg.input_shape[0], 1))
         blocks, c_in = [], 1
         for c_out, (kf, kt), pad in zip(cfg.channels, cfg.kernels, cfg.padding):
             padding = (kf // 2, kt // 2) if pad else 0
-            blocks += [nn.Conv2d(c_in, c_out, (kf, kt), padding=padding), nn.ReLU(), nn.MaxPool2d(cfg.pool)]
+            blocks.append(nn.Conv2d(c_in, c_out, (kf, kt), padding=padding, bias=not cfg.batch_norm))
+            if cfg.batch_norm:
+                blocks.append(nn.BatchNorm2d(c_out))
+            blocks += [nn.ReLU(), nn.MaxPool2d(cfg.pool)]
             c_in = c_out
         self.conv = nn.Sequential(*blocks)
         if cfg.kind == "cnn":
             self.rnn = None
-            features = c_in * f * t
+            features = c_in * f * (t if cfg.pooling == "flatten" else len(TIME_POOLS[cfg.pooling](torch.zeros(1, 2))))
         else:
             rnn = nn.LSTM if cfg.kind == "cnn_lstm" else nn.RNN
             self.rnn = rnn(c_in * f, cfg.hidden, num_layers=cfg.rnn_layers, batch_first=True,
                            bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout if cfg.rnn_layers > 1 else 0.0)
             features = cfg.hidden * (2 if cfg.bidirectional else 1)
-        self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(features, cfg.fc), nn.ReLU(), nn.Dropout(cfg.dropout))
+        self.embedding = nn.Sequential(nn.Linear(features, cfg.fc), nn.ReLU(), nn.Dropout(cfg.dropout))
         self.head = nn.Linear(cfg.fc, n_classes)
         self.embedding_dim = cfg.fc
 
+    def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-band mean and standard deviation (length = frequency rows) of the training inputs."""
+        self.input_mean.copy_(mean.reshape(self.input_mean.shape))
+        self.input_std.copy_(std.reshape(self.input_std.shape).clamp_min(1e-3))
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The layer before the output: used by fusion, pre-training and probing."""
-        maps = self.conv(x)  # (B, C, F, T)
+        return self.embedding(self.read_out(self.conv((x - self.input_mean) / self.input_std)))
+
+    def read_out(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, T) feature maps -> (B, features): flattened, pooled over time, or read by the RNN along time."""
         if self.rnn is None:
-            return self.embedding(maps)
+            if self.cfg.pooling == "flatten":
+                return maps.flatten(1)
+            return torch.cat(TIME_POOLS[self.cfg.pooling](maps), dim=2).flatten(1)
         sequence = maps.flatten(1, 2).transpose(1, 2)  # (B, T, C*F): one step per time frame
         _, state = self.rnn(sequence)
         hidden = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
         last = hidden[-2:] if self.cfg.bidirectional else hidden[-1:]  # the top layer, both directions
-        return self.embedding(last.transpose(0, 1))
+        return last.transpose(0, 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))

@@ -15,11 +15,12 @@ class VideoNetConfig:
     fc: tuple[int, int] = (256, 64)  # the second is the embedding size
     dropout: float = 0.2
     batch_norm: bool = False  # not in the study; without it the net can sit at chance for many epochs
+    stem_pool: tuple[int, int, int] = (1, 1, 1)  # average-pool the input (frames, height, width) first: cheaper
     input_shape: tuple[int, int, int] = (20, 60, 100)  # frames x height x width
 
 
 def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
-    t, h, w = cfg.input_shape
+    t, h, w = (n // k for n, k in zip(cfg.input_shape, cfg.stem_pool))
     for b in range(len(cfg.channels)):
         t, h, w = t - 2, h - 2, w - 2
         if b < cfg.pools:
@@ -35,6 +36,8 @@ class VideoNet(nn.Module):
         super().__init__()
         t, h, w = video_feature_shape(cfg)
         layers, c_in = [], 3
+        if cfg.stem_pool != (1, 1, 1):
+            layers.append(nn.AvgPool3d(cfg.stem_pool))
         for b, c_out in enumerate(cfg.channels):
             layers.append(nn.Conv3d(c_in, c_out, 3, bias=not cfg.batch_norm))
             if cfg.batch_norm:

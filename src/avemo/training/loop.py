@@ -1,9 +1,11 @@
 """One training loop for every model: plain and readable, in the manner of nanoGPT.
 
-Adam or AdamW with weight decay, early stopping on validation UA, the best checkpoint kept, mixed
-precision on CUDA, deterministic seeding, and resumption from the last checkpoint: a re-run
-after a kill continues where it stopped. Batches are (*inputs, target), so audio, video and
-fusion models share it.
+AdamW (or the study's Adam) with a linear warm-up and a cosine decay of the learning rate,
+gradient clipping, an exponential moving average (EMA) of the weights, and a final model
+that is either the EMA after the last epoch or the epoch with the best validation UA. Mixed
+precision on CUDA. Deterministic for a seed, and resumable: every epoch writes `last.pt`, from
+which a re-run after a kill continues and ends with the figures of an uninterrupted run.
+Batches are (*inputs, target), so audio, video and fusion models share it.
 
 Under `torchrun` (a process group initialised by the caller) it trains with
 DistributedDataParallel: each rank sees its shard of the training set (DistributedSampler),
@@ -13,8 +15,10 @@ replicas are identical, so are the metrics), and only rank 0 saves and reports.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -32,6 +36,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from avemo.metrics import classification_metrics
 
+SCHEDULES = ("constant", "cosine")
+SELECTIONS = ("best", "last")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -40,12 +47,28 @@ class TrainConfig:
     optimizer: str = "adamw"  # 'adamw' (decoupled decay) or 'adam' (the study's: decay as L2 in the gradient)
     lr: float = 1e-4  # the study: Adam, lr 1e-4, weight decay 0.01
     weight_decay: float = 0.01
-    patience: int = 3  # epochs without a better validation UA before stopping
+    warmup_epochs: float = 0.0  # linear warm-up from lr/100, then the schedule
+    schedule: str = "constant"  # 'constant' or 'cosine' (to lr/100 at the end of the last epoch)
+    clip_grad_norm: float = 0.0  # 0: no clipping
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.0  # per step; 0: no moving average. The EMA is what is validated and kept
+    select: str = "best"  # 'best' validation UA over the epochs, or the 'last' epoch
+    patience: int = 0  # select=best: stop after this many epochs without a better validation UA; 0: never
     seed: int = 0
     num_workers: int = 0
     pin_memory: bool = False
     amp: bool = True  # mixed precision, on CUDA only
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"train.loop.optimizer must be 'adam' or 'adamw', not {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train.loop.schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"train.loop.select must be one of {SELECTIONS}, not {self.select!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.loop.ema_decay must be in [0, 1), not {self.ema_decay}")
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -91,13 +114,54 @@ class History:
     speed: list[dict] = field(default_factory=list)  # items/s and the share of time waiting for data
     best_epoch: int = -1
     best_ua: float = -1.0
+    resumed_from: int = -1  # the first epoch this process trained after resuming; -1: not resumed
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig) -> float:
+    """Linear warm-up from lr/100, then constant or a cosine decay to lr/100."""
+    floor = cfg.lr / 100
+    if step < warmup_steps:
+        return floor + (cfg.lr - floor) * step / warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class WeightAverage:
+    """Exponential moving average of a model's weights (buffers such as batch-norm statistics copied).
+
+    Averaging over the last few hundred steps smooths out the epoch-to-epoch swings of a small
+    data set, so that the model kept is not one lucky or unlucky step.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model: nn.Module) -> None:
+        for key, value in model.state_dict().items():
+            if value.dtype.is_floating_point and key in self.state and not key.endswith(("running_mean", "running_var")):
+                self.state[key].lerp_(value.detach(), 1 - self.decay)
+            else:
+                self.state[key].copy_(value)
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, classes: list[str],
              loss_fn: nn.Module | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics (and mean loss) of a model over a loader; also the targets and predictions."""
+    metrics, y_true, probabilities = predict(model, loader, device, loss_fn)
+    y_pred = probabilities.argmax(1) if len(probabilities) else np.zeros(0, int)
+    out = classification_metrics(y_true, y_pred, classes)
+    out.update(metrics)
+    return out, y_true, y_pred
+
+
+def predict(model: nn.Module, loader: DataLoader, device: torch.device,
+            loss_fn: nn.Module | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """({'loss': mean loss} if a loss is given, targets, class probabilities) over a loader."""
     model.eval()
-    targets, predictions, losses = [], [], []
+    targets, probabilities, losses = [], [], []
     with torch.no_grad():
         for *inputs, y in loader:
             inputs, y = [x.to(device) for x in inputs], y.to(device)
@@ -105,25 +169,50 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, classes
             if loss_fn is not None:
                 losses.append(loss_fn(logits, y).item() * len(y))
             targets.append(y.cpu().numpy())
-            predictions.append(logits.argmax(1).cpu().numpy())
+            probabilities.append(torch.softmax(logits, 1).cpu().numpy())
     y_true = np.concatenate(targets) if targets else np.zeros(0, int)
-    y_pred = np.concatenate(predictions) if predictions else np.zeros(0, int)
-    metrics = classification_metrics(y_true, y_pred, classes)
-    if loss_fn is not None:
-        metrics["loss"] = float(sum(losses) / max(1, len(y_true)))
-    return metrics, y_true, y_pred
+    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, 0), np.float32)
+    return ({"loss": float(sum(losses) / max(1, len(y_true)))} if loss_fn is not None else {}), y_true, probs
 
 
-def config_key(cfg: TrainConfig, model: nn.Module, n_train: int) -> str:
-    """What a checkpoint must match to be resumed: the config, the architecture, the data size."""
-    text = json.dumps({"cfg": asdict(cfg), "model": repr(model), "n_train": n_train}, sort_keys=True)
+def config_key(cfg: TrainConfig, model: nn.Module, n_train: int, fingerprint: str = "") -> str:
+    """What a checkpoint must match to be resumed: the config, the architecture, the data size, and
+    the caller's fingerprint of everything else (the stage's inputs, params and code)."""
+    text = json.dumps({"cfg": asdict(cfg), "model": repr(model), "n_train": n_train, "fingerprint": fingerprint},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_resumable(last: Path, key: str, device: torch.device) -> dict | None:
+    """The state in `last.pt` if it belongs to this run; a foreign or unreadable one is set aside, with a message.
+
+    `weights_only=True`: a checkpoint holds tensors and plain containers only, so loading one
+    can never run code.
+    """
+    if not last.exists():
+        return None
+    try:
+        state = torch.load(last, map_location=device, weights_only=True)
+        reason = "" if state.get("key") == key else "it was written by another configuration, data set or code"
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: never resumed
+        state, reason = None, f"it cannot be read safely ({type(exc).__name__}: {exc})"
+    if reason:
+        aside = last.with_name(f"{last.stem}.stale-{int(time.time())}.pt")
+        last.replace(aside)
+        print(f"not resuming from {last}: {reason}; set aside as {aside.name}", flush=True)
+        return None
+    return state
 
 
 def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[str], cfg: TrainConfig,
           checkpoint_dir: Path, class_weights: np.ndarray | None = None,
-          on_epoch: Callable[[int, dict], None] | None = None) -> History:
-    """Train, keeping `best.pt` (best validation UA) and `last.pt` (for resuming) in checkpoint_dir."""
+          on_epoch: Callable[[int, dict], None] | None = None, resume_dir: Path | None = None,
+          fingerprint: str = "") -> History:
+    """Train; write the final weights to `checkpoint_dir/best.pt` and leave them in `model`.
+
+    `resume_dir` (default: checkpoint_dir) holds `last.pt`, the state to resume from; the
+    stage keeps it outside DVC's outputs, which DVC deletes before a stage runs.
+    """
     seed_everything(cfg.seed)
     rank, world = rank_and_world()
     device = pick_device(cfg.device)
@@ -132,38 +221,48 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
     if world > 1:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     use_amp = cfg.amp and device.type == "cuda"
-    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    if cfg.optimizer not in optimizers:
-        raise ValueError(f"train.loop.optimizer must be one of {sorted(optimizers)}, not {cfg.optimizer!r}")
-    optimizer = optimizers[cfg.optimizer](net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    val_loss_fn = nn.CrossEntropyLoss(weight=weight)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                               generator=generator, num_workers=cfg.num_workers, pin_memory=cfg.pin_memory)
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=cfg.pin_memory)
+    steps_per_epoch = len(train_loader)
+    total_steps, warmup_steps = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
+    kept = copy.deepcopy(model) if average else model  # the weights that are validated and kept
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
-    key = config_key(cfg, model, len(train_set))
-    history, start = History(), 0
-    if last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        if state["key"] == key:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            history, start = History(**state["history"]), state["epoch"] + 1
-            if on_epoch and rank == 0:
-                for record in history.epochs:  # replay what was logged before the interruption
-                    on_epoch(record["epoch"], record)
+    resume_dir = resume_dir or checkpoint_dir
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    last, best = resume_dir / "last.pt", checkpoint_dir / "best.pt"
+    key = config_key(cfg, model, len(train_set), fingerprint)
+    history, start, best_state = History(), 0, None
+    state = load_resumable(last, key, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if average:
+            average.state = state["average"]
+        history, start = History(**state["history"]), state["epoch"] + 1
+        history.resumed_from = start
+        best_state = state["best"]
+        torch.save(best_state, best)
+        if on_epoch and rank == 0:
+            for record in history.epochs:  # replay what was logged before the interruption
+                on_epoch(record["epoch"], record)
 
+    step = start * steps_per_epoch
     for epoch in range(start, cfg.epochs):
-        if epoch - history.best_epoch > cfg.patience and history.best_epoch >= 0:
+        if cfg.select == "best" and cfg.patience and history.best_epoch >= 0 and epoch - history.best_epoch > cfg.patience:
             break  # early stopping
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -173,12 +272,20 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
         for *inputs, y in train_loader:
             waited += time.perf_counter() - tick  # the step had to wait this long for its batch
             inputs, y = [x.to(device, non_blocking=True) for x in inputs], y.to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, total_steps, warmup_steps, cfg)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 loss = loss_fn(net(*inputs).float(), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if cfg.clip_grad_norm:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad_norm)
             scaler.step(optimizer)
             scaler.update()
+            if average:
+                average.update(model)
+            step += 1
             total, seen = total + loss.item() * len(y), seen + len(y)  # .item() waits for the device
             tick = time.perf_counter()
         elapsed = time.perf_counter() - started
@@ -187,23 +294,40 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             sums = torch.tensor([total, seen], dtype=torch.float64, device=device)
             dist.all_reduce(sums)
             total, seen = sums.tolist()
-        val, _, _ = evaluate(model, val_loader, device, classes, loss_fn)
+        if average:
+            kept.load_state_dict(average.state)
+        val, _, _ = evaluate(kept, val_loader, device, classes, val_loss_fn)
         record = {"epoch": epoch, "train_loss": total / max(1, seen), "val_loss": val["loss"],
-                  "val_wa": val["wa"], "val_ua": val["ua"], "val_f1_macro": val["f1_macro"]}
+                  "val_wa": val["wa"], "val_ua": val["ua"], "val_f1_macro": val["f1_macro"],
+                  "lr": optimizer.param_groups[0]["lr"]}
         history.epochs.append(record)
-        improved = val["ua"] > history.best_ua
+        improved = val["ua"] > history.best_ua if cfg.select == "best" else True
         if improved:
             history.best_ua, history.best_epoch = val["ua"], epoch
+        if improved:
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         if rank == 0:
             if improved:
-                torch.save(model.state_dict(), best)
+                torch.save(best_state, best)
             torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": asdict(history)}, last)
+                        "torch_rng": torch.get_rng_state(), "average": average.state if average else None,
+                        "best": best_state, "history": asdict(history)}, last)
             if on_epoch:
                 on_epoch(epoch, {**record, **history.speed[-1]})
         if world > 1:
             dist.barrier()  # checkpoints are on disk before any rank goes on
-    if best.exists():
-        model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return history
+
+
+def epochs_at_chance(history: History, n_classes: int, tolerance: float = 0.02) -> int:
+    """Leading epochs whose training loss stayed within `tolerance` (relative) of ln(classes): a stalled start."""
+    chance = math.log(n_classes)
+    count = 0
+    for record in history.epochs:
+        if record["train_loss"] < chance * (1 - tolerance):
+            break
+        count += 1
+    return count

@@ -1,9 +1,18 @@
-"""A training stage: datasets from params, one model, one tracked MLflow run, DVC metrics and plots."""
+"""A training stage: one model trained with one or several seeds, tracked in MLflow, with DVC outputs.
+
+With several seeds (`train.seeds`, the headline stages) the stage is one MLflow parent run
+with a child run per seed; the parent holds the mean and standard deviation over seeds and
+the model of the seed with the best validation UA (chosen without looking at the test set).
+A killed stage resumes: finished seeds are kept, the interrupted one continues from its last
+epoch (training/resume.py).
+"""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -13,19 +22,15 @@ import torch
 from mlflow.models import infer_signature
 from torch.utils.data import DataLoader
 
-from avemo.corpus.index import class_set
-from avemo.data.augment import AugmentParams
-from avemo.data.balance import class_weights
-from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
-from avemo.models.audio import PAPER, AudioNet, AudioNetConfig
-from avemo.models.fusion import FusionNet
+from avemo.determinism import environment, pin_cpu
+from avemo.labels import class_set
+from avemo.metrics import SUMMARY_METRICS, summarise_runs
 from avemo.models.packing import PackedInputs, pack
-from avemo.models.video import VideoNet, VideoNetConfig
-from avemo.params import as_tuples
 from avemo.reports import write_json
-from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, use_experiment
-from avemo.training.loop import (TrainConfig, evaluate, pick_device, process_group, rank_and_world,
-                                 seed_everything, train)
+from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, log_inputs, use_experiment
+from avemo.training.loop import epochs_at_chance, evaluate, pick_device, process_group, rank_and_world
+from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
+from avemo.training.resume import ResumeFolder, code_hash, fingerprint
 
 
 @dataclass(frozen=True)
@@ -33,130 +38,143 @@ class StagePaths:
     audio: Path  # an audio variant folder
     video: Path | None  # a video folder (video and fusion families)
     splits: Path
-    model_dir: Path  # checkpoints
+    model_dir: Path  # best.pt (the stage's model); seed-<k>/best.pt with several seeds
     metrics: Path  # reports/metrics/<stage>.json
     plots: Path  # folder for the DVC plot files
-    init_audio: Path | None = None  # fusion: checkpoint folder of a trained audio model
-    init_video: Path | None = None  # fusion: checkpoint folder of a trained video model
+    init_audio: Path | None = None  # fusion: model folder of a trained audio model
+    init_video: Path | None = None  # fusion: model folder of a trained video model
 
 
-def audio_config(models: dict, kind: str) -> AudioNetConfig:
-    if models["audio"].get("preset") == "paper":
-        return replace(PAPER, kind=kind)
-    return AudioNetConfig(kind=kind, **as_tuples({k: v for k, v in models["audio"].items() if k != "preset"}))
+def branch_weights(folder: Path | None, seed: int) -> Path | None:
+    """A trained branch for fusion: the same seed's model where the branch stage ran several seeds."""
+    if folder is None:
+        return None
+    per_seed = folder / f"seed-{seed}" / "best.pt"
+    return per_seed if per_seed.exists() else folder / "best.pt"
 
 
-def video_config(models: dict) -> VideoNetConfig:
-    return VideoNetConfig(**as_tuples(models["video"]))
+def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths,
+                 seeds: list[int] | None = None) -> dict:
+    """Train and evaluate one model per seed (default: `train.loop.seed` alone); return the
+    stage's metrics (per metric: mean, sd, per seed; and the kept model's own).
 
-
-def build_datasets(family: str, params: dict, paths: StagePaths, classes: list[str]):
-    t = params["train"]
-    splits = pd.read_parquet(paths.splits)
-    balance = BalanceParams(**t["balance"])
-    augment = AugmentParams(**t["augment"])
-    if family == "audio":
-        make = lambda role: SpectrogramDataset(paths.audio, splits, role, classes, t["fold"], t["crop_ratio"],
-                                               augment, balance)
-    else:
-        make = lambda role: AudioVisualDataset(paths.audio, paths.video, splits, role, classes, t["fold"],
-                                               t["crop_ratio"], augment, balance, t["missing_video"],
-                                               t["video_normalise"])
-    return make("train"), make("val"), make("test")
-
-
-class VideoOnly(torch.nn.Module):
-    """The video network fed from the joint loader's (spectrogram, frames) pair: frames only."""
-
-    def __init__(self, net: VideoNet):
-        super().__init__()
-        self.net = net
-
-    def forward(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        return self.net(frames)
-
-
-def build_model(family: str, kind: str, params: dict, n_classes: int) -> torch.nn.Module:
-    models = params["models"]
-    if family == "audio":
-        return AudioNet(audio_config(models, kind), n_classes)
-    if family == "video":
-        return VideoOnly(VideoNet(video_config(models), n_classes))
-    return FusionNet(audio_config(models, kind), video_config(models), n_classes)
-
-
-def initialise_branches(model: FusionNet, audio_dir: Path | None, video_dir: Path | None) -> None:
-    """Start fusion from trained single-modality models (the study's audio sub-network is its best
-    audio model); their output layers are not used, the fusion head is new."""
-    if audio_dir is not None:
-        _load_branch(model.audio, torch.load(audio_dir / "best.pt", weights_only=True))
-    if video_dir is not None:
-        state = torch.load(video_dir / "best.pt", weights_only=True)  # saved through VideoOnly: 'net.' keys
-        _load_branch(model.video, {k.removeprefix("net."): v for k, v in state.items()})
-
-
-def _load_branch(branch: torch.nn.Module, state: dict) -> None:
-    """Everything but the branch's own output layer, which fusion does not use (and whose size
-    follows the class set the branch was trained on)."""
-    missing, unexpected = branch.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")},
-                                                 strict=False)
-    if unexpected or any(not k.startswith("head.") for k in missing):
-        raise ValueError(f"fusion: the trained branch does not match models.* (missing {missing}, unexpected {unexpected})")
-
-
-def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
-    """Train and evaluate one model in one MLflow run; return the test metrics.
-
-    Under torchrun every rank trains its shard; rank 0 alone records the run and writes outputs.
+    Under torchrun every rank trains its shard; rank 0 alone records the runs and writes outputs.
     """
     with process_group():
-        return _run_training(family, kind, variant, stage, params, paths)
+        return _run_training(family, kind, variant, stage, params, paths,
+                             seeds if seeds is not None else [params["train"]["loop"]["seed"]])
 
 
-def _run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths) -> dict:
+def _run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths,
+                  seeds: list[int]) -> dict:
+    t = params["train"]
+    pin_cpu(t["threads"], t["cpu_isa"])
     classes = class_set(params["labels"])
-    train_set, val_set, test_set = build_datasets(family, params, paths, classes)
-    for role, ds in (("train", train_set), ("val", val_set), ("test", test_set)):
-        if len(ds) == 0:
-            raise ValueError(f"{stage}: the {role} split of {variant} has no items in classes {classes}")
-    cfg = TrainConfig(**params["train"]["loop"])
-    seed_everything(cfg.seed)  # the initial weights are part of what the seed fixes
-    model = build_model(family, kind, params, len(classes))
-    if family == "fusion":
-        initialise_branches(model, paths.init_audio, paths.init_video)
-    weights = None
-    if params["train"]["balance"]["mode"] == "class_weight":
-        weights = class_weights(train_set.targets, len(classes))
-    device = pick_device(cfg.device)
-    test_loader = DataLoader(test_set, batch_size=cfg.batch_size)
-    if rank_and_world()[0] != 0:
-        train(model, train_set, val_set, classes, cfg, paths.model_dir, weights)
-        return evaluate(model, test_loader, device, classes)[0]
+    data = build_datasets(family, params, StageData(paths.audio, paths.video, paths.splits), classes)
+    device = pick_device(t["loop"]["device"])
+    rank = rank_and_world()[0]
+    inits = [p for p in (paths.init_audio, paths.init_video) if p is not None]
+    hashes = input_hashes([p for p in (paths.audio, paths.video, paths.splits, *inits) if p is not None])
+    key = fingerprint(stage, family, kind, variant, seeds, {k: params[k] for k in ("labels", "train", "models")},
+                      hashes, code_hash())
+    if rank != 0:
+        torch.distributed.barrier()  # rank 0 sets the resume folder up first
+    resume = ResumeFolder(stage, key)
+    if rank == 0 and rank_and_world()[1] > 1:
+        torch.distributed.barrier()
+    if resume.resumed and rank == 0:
+        print(f"{stage}: resuming an interrupted run from {resume.path}", flush=True)
+    test_loader = DataLoader(data.test, batch_size=64)
+    several = len(seeds) > 1
 
-    use_experiment(family)
+    tracked = rank == 0
+    if tracked:
+        use_experiment(family)
+    saved_runs = resume.read("mlflow") or {}
     run_params = {"family": family, "model": kind, "variant": variant, "classes": ",".join(classes),
-                  "train": params["train"], "models": params["models"], "labels.set": params["labels"]["set"],
-                  "world_size": rank_and_world()[1],
+                  "seeds": ",".join(map(str, seeds)), "train": t, "models": params["models"],
+                  "labels.set": params["labels"]["set"], "world_size": rank_and_world()[1],
                   "init_audio": str(paths.init_audio or ""), "init_video": str(paths.init_video or "")}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
-            "class_set": params["labels"]["set"], "items_train": len(train_set), "items_val": len(val_set),
-            "items_test": len(test_set), "device": str(device),
-            **input_hashes([p for p in (paths.audio, paths.video, paths.splits) if p is not None])}
-    with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({k: str(v) for k, v in tags.items()})
-        mlflow.log_params(flatten(run_params))
-        history = train(model, train_set, val_set, classes, cfg, paths.model_dir, weights,
-                        on_epoch=lambda epoch, record: mlflow.log_metrics(
-                            {k: v for k, v in record.items() if k != "epoch"}, step=epoch))
+            "class_set": params["labels"]["set"], "items_train": len(data.train), "items_val": len(data.val),
+            "items_test": len(data.test), **environment(device), **hashes}
+    parent = (mlflow.start_run(run_id=saved_runs.get("parent"), run_name=None if saved_runs.get("parent") else stage)
+              if tracked else nullcontext())
+    with parent as parent_run:
+        if tracked:
+            resume.write("mlflow", {**saved_runs, "parent": parent_run.info.run_id})
+            mlflow.set_tags({k: str(v) for k, v in tags.items()})
+            mlflow.log_params(flatten(run_params))
+            log_inputs({variant: paths.audio, "splits": paths.splits}
+                       | ({f"video-{paths.video.name}": paths.video} if paths.video else {}), hashes)
+        results = {}
+        for seed in seeds:
+            results[seed] = resume.read(f"seed-{seed}") or _train_seed(
+                family, kind, stage, params, data, paths, seed, several, device, test_loader, resume, key, tracked)
+        chosen = max(seeds, key=lambda s: (results[s]["best_val_ua"], -seeds.index(s)))
+        seed_dir = paths.model_dir / f"seed-{chosen}" if several else paths.model_dir
+        model = prepare_model(family, kind, params, data, chosen)
+        model.load_state_dict(torch.load(seed_dir / "best.pt", weights_only=True))
+        summary = summarise_runs(results, chosen)
+        summary["epochs_at_chance"] = max(r["epochs_at_chance"] for r in results.values())
+        summary["model"].update(best_epoch=results[chosen]["best_epoch"], best_val_ua=results[chosen]["best_val_ua"])
+        if tracked:
+            if several:
+                shutil.copy(seed_dir / "best.pt", paths.model_dir / "best.pt")
+                mlflow.log_metrics({f"test_{m}_{s}": summary[f"test_{m}"][s] for m in SUMMARY_METRICS
+                                    for s in ("mean", "sd")} | {"n_seeds": len(seeds)})
+                mlflow.log_metrics({f"test_{m}": summary["model"][f"test_{m}"] for m in SUMMARY_METRICS})
+                mlflow.set_tags({"selected_seed": chosen, "selected_run_id": results[chosen]["mlflow_run_id"]})
+            if t["log_model"]:
+                log_model(model.cpu(), data.test)
+            summary["mlflow_run_id"] = parent_run.info.run_id
+            write_dvc_outputs(summary, results[chosen], classes, paths)
+    if rank == 0:
+        resume.finish()
+    return summary
+
+
+def _train_seed(family: str, kind: str, stage: str, params: dict, data, paths: StagePaths, seed: int,
+                several: bool, device: torch.device, test_loader: DataLoader, resume: ResumeFolder, key: str,
+                tracked: bool) -> dict:
+    """One seed: a child run (or the stage's own run with one seed); the result is saved for resuming."""
+    classes = data.train.classes
+    model = prepare_model(family, kind, params, data, seed,
+                          (branch_weights(paths.init_audio, seed), branch_weights(paths.init_video, seed)))
+    out_dir = paths.model_dir / f"seed-{seed}" if several else paths.model_dir
+    saved_runs = resume.read("mlflow") or {}
+    child_id = saved_runs.get(f"seed-{seed}")
+    child = (mlflow.start_run(run_id=child_id, run_name=None if child_id else f"{stage} seed {seed}", nested=True)
+             if tracked and several else nullcontext(mlflow.active_run()))
+    with child as run:
+        if tracked and several:
+            resume.write("mlflow", {**saved_runs, f"seed-{seed}": run.info.run_id})
+            mlflow.set_tags({"dvc_stage": stage, "seed": seed, "git_commit": git_commit()})
+            mlflow.log_params({"seed": seed, "family": family, "model": kind})
+        log = (lambda epoch, record: mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"},
+                                                        step=epoch)) if tracked else None
+        history = fit(model, family, params, data, seed, out_dir, on_epoch=log, resume_dir=resume.sub(f"seed-{seed}"),
+                      fingerprint=key)
+        if history.resumed_from > 0:
+            print(f"{stage}: seed {seed} resumed from epoch {history.resumed_from} "
+                  f"(epochs 0-{history.resumed_from - 1} were saved before the interruption)", flush=True)
         test, y_true, y_pred = evaluate(model, test_loader, device, classes)
-        mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_ua})
-        with tempfile.TemporaryDirectory() as tmp:
-            log_evaluation(test, classes, history.epochs, Path(tmp))
-        if params["train"]["log_model"]:
-            log_model(model.cpu(), test_set)
-        run_id = run.info.run_id
-    write_dvc_outputs(test, history, classes, y_true, y_pred, run_id, paths)
-    return test
+        stalled = epochs_at_chance(history, len(classes))
+        if tracked:
+            if history.resumed_from > 0:
+                mlflow.set_tag("resumed_from_epoch", history.resumed_from)
+            mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_ua,
+                                "epochs_at_chance": stalled})
+            with tempfile.TemporaryDirectory() as tmp:
+                log_evaluation(test, classes, history.epochs, Path(tmp))
+            run_id = run.info.run_id
+    record = {"seed": seed, "mlflow_run_id": run_id if tracked else "", "best_epoch": history.best_epoch,
+              "best_val_ua": history.best_ua, "epochs_at_chance": stalled, "resumed_from": history.resumed_from,
+              **{f"test_{m}": test[m] for m in SUMMARY_METRICS}, "test_recall": test["recall"],
+              "y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "epochs": history.epochs}
+    if tracked:
+        resume.write(f"seed-{seed}", record)
+    return record
 
 
 def log_model(model: torch.nn.Module, example_set) -> None:
@@ -176,12 +194,11 @@ def log_model(model: torch.nn.Module, example_set) -> None:
     mlflow.pytorch.log_model(model, name="model", input_example=example, signature=infer_signature(example, output))
 
 
-def write_dvc_outputs(test: dict, history, classes, y_true, y_pred, run_id: str, paths: StagePaths) -> None:
-    write_json(paths.metrics, {
-        "test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
-        "test_recall": test["recall"], "best_epoch": history.best_epoch, "best_val_ua": history.best_ua,
-        "mlflow_run_id": run_id})
+def write_dvc_outputs(summary: dict, chosen: dict, classes: list[str], paths: StagePaths) -> None:
+    """Metrics JSON (mean/sd over seeds, the kept model's figures) and the kept model's plots."""
+    write_json(paths.metrics, summary)
     paths.plots.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"actual": np.array(classes)[y_true], "predicted": np.array(classes)[y_pred]}).to_csv(
+    names = np.array(classes)
+    pd.DataFrame({"actual": names[chosen["y_true"]], "predicted": names[chosen["y_pred"]]}).to_csv(
         paths.plots / "confusion.csv", index=False)
-    pd.DataFrame(history.epochs).to_csv(paths.plots / "learning_curve.csv", index=False)
+    pd.DataFrame(chosen["epochs"]).to_csv(paths.plots / "learning_curve.csv", index=False)
