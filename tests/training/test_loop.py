@@ -66,3 +66,36 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     assert seen == [0, 1, 2, 3]  # epochs 0-1 replayed from the checkpoint, 2-3 trained
     assert [r["epoch"] for r in resumed] == [0, 1, 2, 3]
     assert resumed == straight
+
+
+def test_band_statistics_come_from_the_training_split_only(tiny_variant, tiny_splits, tmp_path):
+    """Changing every test item's audio changes nothing in the normalisation the model is given."""
+    import shutil
+
+    from avemo.data.datasets import SpectrogramDataset
+
+    changed = tmp_path / "variant"
+    shutil.copytree(tiny_variant, changed)
+    array = np.load(changed / "spectrograms.npy", mmap_mode="r+")
+    test_rows = SpectrogramDataset(changed, tiny_splits, "test", CLASSES).items["row"].to_numpy()
+    array[test_rows] = array[test_rows] + 25.0  # 25 dB louder test items
+    array.flush()
+    before = SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES).band_statistics()
+    after = SpectrogramDataset(changed, tiny_splits, "train", CLASSES).band_statistics()
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    test_stats = SpectrogramDataset(changed, tiny_splits, "test", CLASSES).band_statistics()
+    assert not torch.allclose(test_stats[0], after[0])  # the change is real: the test split's own mean moved
+
+
+@pytest.mark.slow
+def test_the_default_recipe_leaves_chance_level_loss_within_two_epochs(tiny_variant, tiny_splits, tmp_path, project_dir):
+    from avemo.training.loop import epochs_at_chance
+    from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
+
+    params, splits = project_dir
+    params["train"]["loop"]["epochs"] = 4
+    data = build_datasets("audio", params, StageData(tiny_variant, None, splits), CLASSES)
+    for seed in (0, 1, 2):
+        model = prepare_model("audio", "cnn", params, data, seed)
+        history = fit(model, "audio", params, data, seed, tmp_path / str(seed))
+        assert epochs_at_chance(history, 4) <= 2, [e["train_loss"] for e in history.epochs]

@@ -183,6 +183,13 @@ def config_key(cfg: TrainConfig, model: nn.Module, n_train: int, fingerprint: st
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def save_atomically(obj: object, path: Path) -> None:
+    """Write to a temporary file, then rename: a kill mid-write leaves the previous file whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
 def load_resumable(last: Path, key: str, device: torch.device) -> dict | None:
     """The state in `last.pt` if it belongs to this run; a foreign or unreadable one is set aside, with a message.
 
@@ -255,7 +262,7 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
         history, start = History(**state["history"]), state["epoch"] + 1
         history.resumed_from = start
         best_state = state["best"]
-        torch.save(best_state, best)
+        save_atomically(best_state, best)
         if on_epoch and rank == 0:
             for record in history.epochs:  # replay what was logged before the interruption
                 on_epoch(record["epoch"], record)
@@ -308,8 +315,8 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         if rank == 0:
             if improved:
-                torch.save(best_state, best)
-            torch.save({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                save_atomically(best_state, best)
+            save_atomically({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(), "generator": generator.get_state(),
                         "torch_rng": torch.get_rng_state(), "average": average.state if average else None,
                         "best": best_state, "history": asdict(history)}, last)
