@@ -41,13 +41,16 @@ def tiny_splits(tiny_utterances):
 
 @pytest.fixture(scope="session")
 def tiny_variant(tiny_utterances, tmp_path_factory):
-    """The clip3s-raw variant of the tiny corpus (labelled utterances only, as the stage does)."""
-    from avemo.audio.segment import SegmentPolicy
-    from avemo.audio.spectrogram import SpectrogramParams
-    from avemo.audio.stage import VariantConfig, build_variant
+    """The clip3s-raw variant of the tiny corpus, with params.yaml's spectrogram settings (labelled
+    utterances only, as the stage does)."""
+    import yaml
+
+    from avemo.audio.config import variant_config
+    from avemo.audio.stage import build_variant
 
     out = tmp_path_factory.mktemp("variant") / "clip3s-raw"
-    cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2)
+    audio = yaml.safe_load((PROJECT / "params.yaml").read_text())["audio"]
+    cfg = variant_config({**audio, "workers": 2}, "clip3s", "raw")
     build_variant(tiny_utterances[tiny_utterances["class"].notna()], cfg, out)
     return out
 
@@ -92,3 +95,83 @@ def project_dir(tmp_path, monkeypatch, empty_mlflow_store, tiny_splits):
     splits = tmp_path / "splits.parquet"
     tiny_splits.to_parquet(splits)
     return params, splits
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin): .ci/run installs them "
+                    "with apt-get install postgresql")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server from the machine's packages: initdb in a temp dir, loopback, a free port,
+    run as an unprivileged user (the server refuses root), stopped at the end."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="avemo-pg-"))  # not under pytest's 0700 tmp: the server user must reach it
+    root.chmod(0o755)
+    data = root / "data"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        user = next(u for u in ("postgres", "nobody") if _user_exists(u))
+        shutil.chown(data, user)
+        data.chmod(0o700)
+        as_user = ["runuser", "-u", user, "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w",
+                    "-o", f"-k {data} -p {port} -h 127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def small_project(tmp_path_factory):
+    """A small corpus (5 sessions x 2 dialogues x 24 turns of 0.9-2.2 s) with its full-raw audio and full
+    video stages: enough clips for pre-training and label fractions to mean something, seconds to make.
+    Short utterances: 20 frames per clip then sample the mouth fast enough to follow the syllables."""
+    import pandas as pd
+    import yaml
+
+    from avemo.audio.config import variant_config
+    from avemo.audio.stage import build_variant
+    from avemo.corpus.iemocap import read_corpus
+    from avemo.data.splits import make_splits
+    from avemo.video.stage import VideoConfig, build_video
+
+    root = tmp_path_factory.mktemp("small")
+    synthesize(SynthConfig(seed=5, dialogues_per_session=2, turns_per_dialogue=24, median_seconds=1.5,
+                           max_seconds=2.2, workers=2), root / "synthetic")
+    utterances, _ = read_corpus(root / "synthetic" / "IEMOCAP_full_release", STANDARD4)
+    make_splits(utterances, "fixed").to_parquet(root / "splits.parquet")
+    audio = yaml.safe_load((PROJECT / "params.yaml").read_text())["audio"]
+    build_variant(utterances[utterances["class"].notna()], variant_config({**audio, "workers": 2}, "full", "raw"),
+                  root / "full-raw")
+    build_video(pd.read_parquet(root / "full-raw" / "clips.parquet"), VideoConfig(workers=2), root / "video")
+    return root

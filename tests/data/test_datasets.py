@@ -19,7 +19,7 @@ def test_items_carry_their_role_from_the_splits_and_only_the_class_set(tiny_vari
         assert set(ds.items["session"]) == sessions
         assert len(ds) == clips["session"].isin(sessions).sum()
         x, y = ds[0]
-        assert x.shape == (1, 200, 300) and x.dtype == torch.float32 and -1 <= x.min() <= x.max() <= 1
+        assert x.shape == (1, 64, 300) and x.dtype == torch.float32 and -1 <= x.min() <= x.max() <= 1
         assert CLASSES[y] == ds.items["class"].iat[0]
 
 

@@ -109,4 +109,4 @@ def test_a_fusion_run_logs_a_packed_model_that_takes_frames(tiny_variant, tiny_v
     a = model.predict(pack(spec[None], frames[None]).numpy())
     b = model.predict(pack(spec[None], frames[None] + 1.0).numpy())
     assert a.shape == (1, 4) and not np.allclose(a, b)  # the logged model reads the frames
-    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 200 * 300 + 3 * 20 * 60 * 100)
+    assert model.metadata.get_input_schema().inputs[0].shape == (-1, 64 * 300 + 3 * 20 * 60 * 100)

@@ -94,7 +94,7 @@ def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_vi
     classes = ["neutral", "happy", "angry", "sad"]
     ds = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes)
     spec, frames, target = ds[0]
-    assert spec.shape == (1, 200, 300) and frames.shape == (3, 20, 60, 100) and frames.dtype == torch.float32
+    assert spec.shape == (1, 64, 300) and frames.shape == (3, 20, 60, 100) and frames.dtype == torch.float32
     assert classes[target] == ds.items["class"].iat[0]
     assert len(ds) == len(ds.items) and ds.without_video == 0
     unit = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes, normalise="unit")[0][1]

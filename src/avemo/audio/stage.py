@@ -56,8 +56,11 @@ class Outcome:
     reason: str = ""
 
 
-def load_wav(path: str, max_frames: int = -1) -> tuple[np.ndarray, str]:
-    """Mono float32 at 16 kHz, and a note if it had to be resampled. Raises ValueError on bad audio."""
+def load_wav(path, max_frames: int = -1, resample: bool = True) -> tuple[np.ndarray, str]:
+    """Mono float32 at 16 kHz, and a note if it had to be resampled. Raises ValueError on bad audio.
+
+    `path` is a file name or a file-like object. With `resample=False` another rate is an error.
+    """
     pcm16 = _read_pcm16(path, max_frames)
     if pcm16 is not None:
         y, sr = pcm16
@@ -73,6 +76,9 @@ def load_wav(path: str, max_frames: int = -1) -> tuple[np.ndarray, str]:
         raise ValueError(f"wav holds {int((~np.isfinite(y)).sum())} NaN or infinite samples")
     if np.max(np.abs(y)) < 1e-5:
         raise ValueError("silent wav (peak below -100 dBFS)")
+    if sr != SAMPLE_RATE and not resample:
+        raise ValueError(f"sample rate {sr} Hz: the model takes {SAMPLE_RATE} Hz audio "
+                         f"(e.g. `sox in.wav -r {SAMPLE_RATE} out.wav`)")
     if sr != SAMPLE_RATE:
         import librosa
 

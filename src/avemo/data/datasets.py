@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,13 @@ from avemo.data.augment import AugmentParams, augment, crop_frequency
 from avemo.data.balance import resample_indices
 
 ROLES = ("train", "val", "test")
+
+
+def model_input(db: np.ndarray, floor: float, ceiling: float, crop_ratio: float) -> torch.Tensor:
+    """A stored dB spectrogram (bins x frames) as the model sees it: (1, bins, frames) scaled to [-1, 1],
+    frequency-cropped. Training, evaluation and serving all go through here."""
+    raw = torch.from_numpy(np.asarray(db, dtype=np.float32))[None]
+    return crop_frequency((raw - floor) / (ceiling - floor) * 2 - 1, crop_ratio)
 
 
 @dataclass(frozen=True)
@@ -81,31 +89,38 @@ class SpectrogramDataset(Dataset):
         return tuple(self.array.shape[1:3])
 
     def spectrogram(self, i: int) -> torch.Tensor:
-        raw = torch.from_numpy(np.asarray(self.array[self._rows[i]], dtype=np.float32))[None]
-        x = (raw - self.floor) / (self.ceiling - self.floor) * 2 - 1
-        x = crop_frequency(x, self.crop_ratio)
+        x = model_input(self.array[self._rows[i]], self.floor, self.ceiling, self.crop_ratio)
         return augment(x, self.augment) if self.augment else x
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.spectrogram(i), int(self.targets[i])
 
     def band_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and standard deviation of each frequency row over this role's items and frames.
+        """Mean and sd of each frequency row over this role's items (each once: no re-sampling copies,
+        no augmentation), as the model sees them. Models standardise with the training split's."""
+        return band_statistics(self.array, self.items["row"].to_numpy(), self.floor, self.ceiling, self.crop_ratio)
 
-        Computed on the inputs as the model sees them (scaled, cropped), each item once (no
-        re-sampling copies, no augmentation). Models standardise with the training split's.
-        """
-        total = torch.zeros(self.array.shape[1], dtype=torch.float64)
-        squares, count = torch.zeros_like(total), 0
-        rows = self.items["row"].to_numpy()
-        for a in range(0, len(rows), 256):
-            raw = torch.from_numpy(np.asarray(self.array[np.sort(rows[a: a + 256])], dtype=np.float32))[:, None]
-            x = crop_frequency((raw - self.floor) / (self.ceiling - self.floor) * 2 - 1, self.crop_ratio).double()
-            total += x.sum(dim=(0, 1, 3))
-            squares += x.square().sum(dim=(0, 1, 3))
-            count += x.shape[0] * x.shape[3]
-        mean = total / max(1, count)
-        return mean.float(), (squares / max(1, count) - mean.square()).clamp_min(0).sqrt().float()
+    def restricted(self, keep: np.ndarray) -> "SpectrogramDataset":
+        """The same dataset on a subset of its items (`keep`: a mask over `items`), balanced again."""
+        subset = copy.copy(self)
+        subset.items = self.items[keep].reset_index(drop=True)
+        subset._make_index()
+        return subset
+
+
+def band_statistics(array: np.ndarray, rows: np.ndarray, floor: float, ceiling: float,
+                    crop_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frequency-row mean and sd over the stored items `rows` and all their frames."""
+    total = torch.zeros(array.shape[1], dtype=torch.float64)
+    squares, count = torch.zeros_like(total), 0
+    for a in range(0, len(rows), 256):
+        x = model_input(array[np.sort(rows[a: a + 256])], floor, ceiling, crop_ratio)
+        x = x.transpose(0, 1).double()  # (items, 1, bins, frames)
+        total += x.sum(dim=(0, 1, 3))
+        squares += x.square().sum(dim=(0, 1, 3))
+        count += x.shape[0] * x.shape[3]
+    mean = total / max(1, count)
+    return mean.float(), (squares / max(1, count) - mean.square()).clamp_min(0).sqrt().float()
 
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
@@ -151,6 +166,11 @@ class AudioVisualDataset(SpectrogramDataset):
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
         self.normalise = normalise
         self._make_index()
+
+    def _make_index(self) -> None:
+        super()._make_index()
+        if "video_row" not in self.items:  # called by the audio loader's __init__, before the join
+            return
         self._video_rows = self.items["video_row"].to_numpy(dtype=np.int64)[self.index]
         self._has_video = self.items["has_video"].to_numpy(dtype=bool)[self.index]
 

@@ -50,3 +50,10 @@ def speakers_in_two_roles(splits: pd.DataFrame) -> pd.DataFrame:
     """(fold, speaker) pairs that appear in more than one role: empty for a sound split."""
     roles = splits.groupby(["fold", "speaker"])["role"].nunique()
     return roles[roles > 1].reset_index()
+
+
+def split_scheme(splits: pd.DataFrame) -> str:
+    """Which scheme made a splits table: 'random' if a speaker has two roles, 'loso' with several folds, else 'fixed'."""
+    if not speakers_in_two_roles(splits).empty:
+        return "random"
+    return "loso" if splits["fold"].nunique() > 1 else "fixed"

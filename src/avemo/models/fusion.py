@@ -20,6 +20,20 @@ class FusionNet(nn.Module):
         self.embedding_dim = self.audio.embedding_dim + self.video.embedding_dim
         self.head = nn.Linear(self.embedding_dim, n_classes)
 
+    def freeze_branches(self) -> None:
+        """Train the output layer only: a linear probe of the two encoders' embeddings."""
+        self.frozen = True
+        for p in (*self.audio.parameters(), *self.video.parameters()):
+            p.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "FusionNet":
+        super().train(mode)
+        if getattr(self, "frozen", False):  # frozen encoders keep their batch-norm statistics too
+            self.audio.eval()
+            self.video.eval()
+        return self
+
     def embed(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.audio.embed(spectrogram), self.video.embed(frames)], dim=1)
 

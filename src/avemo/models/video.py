@@ -34,6 +34,7 @@ def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
 class VideoNet(nn.Module):
     def __init__(self, cfg: VideoNetConfig, n_classes: int):
         super().__init__()
+        self.cfg = cfg
         t, h, w = video_feature_shape(cfg)
         layers, c_in = [], 3
         if cfg.stem_pool != (1, 1, 1):

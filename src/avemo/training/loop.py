@@ -5,7 +5,9 @@ gradient clipping, an exponential moving average (EMA) of the weights, and a fin
 that is either the EMA after the last epoch or the epoch with the best validation UA. Mixed
 precision on CUDA. Deterministic for a seed, and resumable: every epoch writes `last.pt`, from
 which a re-run after a kill continues and ends with the figures of an uninterrupted run.
-Batches are (*inputs, target), so audio, video and fusion models share it.
+Batches are (*inputs, target). What is learnt is a task: emotion classification (cross-entropy,
+validated by UA) by default, or any object with the same three members, such as the audio-video
+synchronisation pre-training (training/sync.py).
 
 Under `torchrun` (a process group initialised by the caller) it trains with
 DistributedDataParallel: each rank sees its shard of the training set (DistributedSampler),
@@ -71,6 +73,10 @@ class TrainConfig:
             raise ValueError(f"train.loop.ema_decay must be in [0, 1), not {self.ema_decay}")
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite (e.g. a learning rate far too high)."""
+
+
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) outside a process group."""
     if dist.is_available() and dist.is_initialized():
@@ -113,7 +119,7 @@ class History:
     epochs: list[dict] = field(default_factory=list)  # metrics: equal for equal seeds
     speed: list[dict] = field(default_factory=list)  # items/s and the share of time waiting for data
     best_epoch: int = -1
-    best_ua: float = -1.0
+    best_score: float = -1.0  # the task's validation score (UA for classification) of the kept weights
     resumed_from: int = -1  # the first epoch this process trained after resuming; -1: not resumed
 
 
@@ -175,6 +181,25 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device,
     return ({"loss": float(sum(losses) / max(1, len(y_true)))} if loss_fn is not None else {}), y_true, probs
 
 
+class Classification:
+    """The emotion task: cross-entropy on class logits, validated by UA (the score), WA, macro F1 and loss."""
+
+    score = "ua"
+
+    def __init__(self, classes: list[str], class_weights: np.ndarray | None, cfg: TrainConfig, device: torch.device):
+        self.classes = classes
+        weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
+        self.train_loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+        self.val_loss = nn.CrossEntropyLoss(weight=weight)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.train_loss(outputs.float(), targets)
+
+    def validate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
+        metrics, _, _ = evaluate(model, loader, device, self.classes, self.val_loss)
+        return {k: metrics[k] for k in ("loss", "wa", "ua", "f1_macro")}
+
+
 def config_key(cfg: TrainConfig, model: nn.Module, n_train: int, fingerprint: str = "") -> str:
     """What a checkpoint must match to be resumed: the config, the architecture, the data size, and
     the caller's fingerprint of everything else (the stage's inputs, params and code)."""
@@ -214,9 +239,10 @@ def load_resumable(last: Path, key: str, device: torch.device) -> dict | None:
 def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[str], cfg: TrainConfig,
           checkpoint_dir: Path, class_weights: np.ndarray | None = None,
           on_epoch: Callable[[int, dict], None] | None = None, resume_dir: Path | None = None,
-          fingerprint: str = "") -> History:
+          fingerprint: str = "", task=None) -> History:
     """Train; write the final weights to `checkpoint_dir/best.pt` and leave them in `model`.
 
+    `task` (default: emotion classification over `classes`) gives the loss and the validation.
     `resume_dir` (default: checkpoint_dir) holds `last.pt`, the state to resume from; the
     stage keeps it outside DVC's outputs, which DVC deletes before a stage runs.
     """
@@ -231,9 +257,7 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
     optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
-    val_loss_fn = nn.CrossEntropyLoss(weight=weight)
+    task = task or Classification(classes, class_weights, cfg, device)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -273,6 +297,8 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             break  # early stopping
         if sampler is not None:
             sampler.set_epoch(epoch)
+        if hasattr(train_set, "set_epoch"):  # data that changes by epoch (e.g. a curriculum of negatives)
+            train_set.set_epoch(epoch)
         net.train()
         total, seen, waited = 0.0, 0, 0.0
         started = tick = time.perf_counter()
@@ -282,7 +308,7 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, total_steps, warmup_steps, cfg)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(net(*inputs).float(), y)
+                loss = task.loss(net(*inputs), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.clip_grad_norm:
@@ -296,6 +322,9 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             total, seen = total + loss.item() * len(y), seen + len(y)  # .item() waits for the device
             tick = time.perf_counter()
         elapsed = time.perf_counter() - started
+        if not math.isfinite(total):
+            raise TrainingDiverged(f"epoch {epoch}: the training loss is {total / max(1, seen)} (lr {cfg.lr}); "
+                                   "lower train.loop.lr or raise train.loop.clip_grad_norm")
         history.speed.append({"epoch": epoch, "items_per_s": seen * world / elapsed, "data_wait_share": waited / elapsed})
         if world > 1:
             sums = torch.tensor([total, seen], dtype=torch.float64, device=device)
@@ -303,14 +332,13 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             total, seen = sums.tolist()
         if average:
             kept.load_state_dict(average.state)
-        val, _, _ = evaluate(kept, val_loader, device, classes, val_loss_fn)
-        record = {"epoch": epoch, "train_loss": total / max(1, seen), "val_loss": val["loss"],
-                  "val_wa": val["wa"], "val_ua": val["ua"], "val_f1_macro": val["f1_macro"],
+        val = task.validate(kept, val_loader, device)
+        record = {"epoch": epoch, "train_loss": total / max(1, seen), **{f"val_{k}": v for k, v in val.items()},
                   "lr": optimizer.param_groups[0]["lr"]}
         history.epochs.append(record)
-        improved = val["ua"] > history.best_ua if cfg.select == "best" else True
+        improved = val[task.score] > history.best_score if cfg.select == "best" else True
         if improved:
-            history.best_ua, history.best_epoch = val["ua"], epoch
+            history.best_score, history.best_epoch = val[task.score], epoch
         if improved:
             best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         if rank == 0:

@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
 from avemo.data.augment import AugmentParams
 from avemo.data.balance import class_weights
@@ -45,10 +44,11 @@ class Splits:
 
 def audio_config(models: dict, kind: str, input_shape: tuple[int, int] = (200, 300)) -> AudioNetConfig:
     """The audio network of `models.audio` for spectrograms of `input_shape` (bins x frames)."""
+    kind = models["audio"].get("kind", kind)  # a search may choose the kind
     if models["audio"].get("preset") == "paper":
         return replace(PAPER, kind=kind, input_shape=input_shape)
     return AudioNetConfig(kind=kind, input_shape=input_shape,
-                          **as_tuples({k: v for k, v in models["audio"].items() if k != "preset"}))
+                          **as_tuples({k: v for k, v in models["audio"].items() if k not in ("preset", "kind")}))
 
 
 def video_config(models: dict) -> VideoNetConfig:
@@ -119,6 +119,35 @@ def _load_branch(branch: torch.nn.Module, state: dict) -> None:
         raise ValueError(f"fusion: the trained branch does not match models.* (missing {missing}, unexpected {unexpected})")
 
 
+FUSION_INITS = ("branches", "pretrained", "scratch")
+
+
+def branch_weights(folder: Path | None, seed: int) -> Path | None:
+    """A trained branch for fusion: the same seed's model where the branch stage ran several seeds."""
+    if folder is None:
+        return None
+    per_seed = folder / f"seed-{seed}" / "best.pt"
+    return per_seed if per_seed.exists() else folder / "best.pt"
+
+
+def fusion_init(params: dict, folders: dict[str, Path | None], seed: int) -> tuple[Path | None, Path | None]:
+    """(audio, video) weights that start a fusion model, by `train.fusion_init`: the trained
+    single-modality models of the same seed, the sync pre-trained encoders, or nothing."""
+    init = params["train"]["fusion_init"]
+    if init not in FUSION_INITS:
+        raise ValueError(f"train.fusion_init must be one of {FUSION_INITS}, not {init!r}")
+    if init == "branches":
+        if folders.get("init_audio") is None or folders.get("init_video") is None:
+            raise ValueError("train.fusion_init=branches needs trained audio and video models (--init-audio, --init-video)")
+        return branch_weights(folders["init_audio"], seed), branch_weights(folders["init_video"], seed)
+    if init == "pretrained":
+        folder = folders.get("init_pretrained")
+        if folder is None:
+            raise ValueError("train.fusion_init=pretrained needs the sync pre-trained encoders (--init-pretrained)")
+        return folder / "audio.pt", folder / "video.pt"
+    return None, None
+
+
 def prepare_model(family: str, kind: str, params: dict, data: Splits, seed: int,
                   init: tuple[Path | None, Path | None] = (None, None)) -> torch.nn.Module:
     """A new model for a seed: weights drawn from it, the audio input standardised with the
@@ -146,9 +175,10 @@ def loss_weights(params: dict, train_set: SpectrogramDataset) -> np.ndarray | No
 
 def fit(model: torch.nn.Module, family: str, params: dict, data: Splits, seed: int, out_dir: Path,
         on_epoch: Callable[[int, dict], None] | None = None, resume_dir: Path | None = None,
-        fingerprint: str = "", train_set: Dataset | None = None) -> History:
+        fingerprint: str = "", train_set: SpectrogramDataset | None = None) -> History:
     """Train `model` with the loop settings of params.yaml and `seed` (optionally on a subset of
     the training split); the final weights are left in the model and in `out_dir/best.pt`."""
-    return train(model, train_set if train_set is not None else data.train, data.val, data.train.classes,
-                 loop_config(params, family, seed), out_dir, loss_weights(params, data.train), on_epoch=on_epoch,
+    train_set = train_set if train_set is not None else data.train
+    return train(model, train_set, data.val, data.train.classes,
+                 loop_config(params, family, seed), out_dir, loss_weights(params, train_set), on_epoch=on_epoch,
                  resume_dir=resume_dir, fingerprint=fingerprint)

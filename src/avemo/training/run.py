@@ -23,13 +23,14 @@ from mlflow.models import infer_signature
 from torch.utils.data import DataLoader
 
 from avemo.determinism import environment, pin_cpu
+from avemo.data.splits import split_scheme
 from avemo.labels import class_set
 from avemo.metrics import SUMMARY_METRICS, summarise_runs
 from avemo.models.packing import PackedInputs, pack
 from avemo.reports import write_json
 from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, log_inputs, use_experiment
 from avemo.training.loop import epochs_at_chance, evaluate, pick_device, process_group, rank_and_world
-from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
+from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, prepare_model
 from avemo.training.resume import ResumeFolder, code_hash, fingerprint
 
 
@@ -43,14 +44,7 @@ class StagePaths:
     plots: Path  # folder for the DVC plot files
     init_audio: Path | None = None  # fusion: model folder of a trained audio model
     init_video: Path | None = None  # fusion: model folder of a trained video model
-
-
-def branch_weights(folder: Path | None, seed: int) -> Path | None:
-    """A trained branch for fusion: the same seed's model where the branch stage ran several seeds."""
-    if folder is None:
-        return None
-    per_seed = folder / f"seed-{seed}" / "best.pt"
-    return per_seed if per_seed.exists() else folder / "best.pt"
+    init_pretrained: Path | None = None  # fusion: folder of the sync pre-trained encoders
 
 
 def run_training(family: str, kind: str, variant: str, stage: str, params: dict, paths: StagePaths,
@@ -73,7 +67,7 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
     data = build_datasets(family, params, StageData(paths.audio, paths.video, paths.splits), classes)
     device = pick_device(t["loop"]["device"])
     rank = rank_and_world()[0]
-    inits = [p for p in (paths.init_audio, paths.init_video) if p is not None]
+    inits = [p for p in (paths.init_audio, paths.init_video, paths.init_pretrained) if p is not None]
     hashes = input_hashes([p for p in (paths.audio, paths.video, paths.splits, *inits) if p is not None])
     key = fingerprint(stage, family, kind, variant, seeds, {k: params[k] for k in ("labels", "train", "models")},
                       hashes, code_hash())
@@ -96,6 +90,7 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
                   "labels.set": params["labels"]["set"], "world_size": rank_and_world()[1],
                   "init_audio": str(paths.init_audio or ""), "init_video": str(paths.init_video or "")}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
+            "split_scheme": split_scheme(pd.read_parquet(paths.splits)),
             "class_set": params["labels"]["set"], "items_train": len(data.train), "items_val": len(data.val),
             "items_test": len(data.test), **environment(device), **hashes}
     parent = (mlflow.start_run(run_id=saved_runs.get("parent"), run_name=None if saved_runs.get("parent") else stage)
@@ -139,8 +134,9 @@ def _train_seed(family: str, kind: str, stage: str, params: dict, data, paths: S
                 tracked: bool) -> dict:
     """One seed: a child run (or the stage's own run with one seed); the result is saved for resuming."""
     classes = data.train.classes
-    model = prepare_model(family, kind, params, data, seed,
-                          (branch_weights(paths.init_audio, seed), branch_weights(paths.init_video, seed)))
+    init = fusion_init(params, {"init_audio": paths.init_audio, "init_video": paths.init_video,
+                                "init_pretrained": paths.init_pretrained}, seed) if family == "fusion" else (None, None)
+    model = prepare_model(family, kind, params, data, seed, init)
     out_dir = paths.model_dir / f"seed-{seed}" if several else paths.model_dir
     saved_runs = resume.read("mlflow") or {}
     child_id = saved_runs.get(f"seed-{seed}")
@@ -163,13 +159,13 @@ def _train_seed(family: str, kind: str, stage: str, params: dict, data, paths: S
         if tracked:
             if history.resumed_from > 0:
                 mlflow.set_tag("resumed_from_epoch", history.resumed_from)
-            mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_ua,
+            mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_score,
                                 "epochs_at_chance": stalled})
             with tempfile.TemporaryDirectory() as tmp:
                 log_evaluation(test, classes, history.epochs, Path(tmp))
             run_id = run.info.run_id
     record = {"seed": seed, "mlflow_run_id": run_id if tracked else "", "best_epoch": history.best_epoch,
-              "best_val_ua": history.best_ua, "epochs_at_chance": stalled, "resumed_from": history.resumed_from,
+              "best_val_ua": history.best_score, "epochs_at_chance": stalled, "resumed_from": history.resumed_from,
               **{f"test_{m}": test[m] for m in SUMMARY_METRICS}, "test_recall": test["recall"],
               "y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "epochs": history.epochs}
     if tracked:
