@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro test bench ui clean
+.PHONY: install repro test bench ui dashboard serve screenshots clean
 
 install: $(STAMP)
 
@@ -32,9 +32,25 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Every server binds to 127.0.0.1 only.
 ui: $(STAMP)
 	mkdir -p mlruns
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlruns
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) \
+		--default-artifact-root $(CURDIR)/mlruns
+
+# Optuna's dashboard on the searches' storage (tune.storage; STORAGE=postgresql://... for another one).
+STORAGE ?= optuna/journal.log
+dashboard: $(STAMP)
+	$(BIN)/optuna-dashboard --host 127.0.0.1 --port 8080 $(STORAGE)
+
+# The registered model as a REST service: POST /invocations (README, "Predict and serve").
+MODEL ?= avemo-fusion@champion
+serve: $(STAMP)
+	$(BIN)/mlflow models serve -m models:/$(MODEL) --env-manager local -h 127.0.0.1 -p 5001
+
+# Screenshots of the MLflow UI for README (needs Debian's chromium: apt-get install chromium).
+screenshots: $(STAMP)
+	$(BIN)/python scripts/ui_screenshots.py docs/img
 
 clean:
 	rm -rf data/interim data/processed reports models mlruns

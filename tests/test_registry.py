@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.registry import evaluation_table, promote, register, rollback
-from avemo.serving import EmotionModel, serving_config
+from avemo.serving import EmotionModel, serving_config, wait_until_up
 from avemo.training.loop import predict
 from avemo.training.run import StagePaths, run_training
 
@@ -167,14 +166,7 @@ def test_mlflow_models_serve_answers_a_wav_and_refuses_a_corrupt_one(tiny_varian
                                "models:/avemo-audio@challenger", "--env-manager", "local", "-h", "127.0.0.1",
                                "-p", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None and time.time() < deadline, server.stdout.read() if server.poll() is not None else "timeout"
-                time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server)
 
         def post(path: Path):
             body = json.dumps({"dataframe_records": [{"audio_b64": base64.b64encode(path.read_bytes()).decode()}]})

@@ -52,6 +52,8 @@ def cmd_split(args: argparse.Namespace) -> None:
     from avemo.data.splits import RANDOM_WARNING, make_splits, speakers_in_two_roles
 
     p = load_params(args.params)["split"]
+    if args.scheme:
+        p["scheme"] = args.scheme
     utterances = pd.read_parquet(args.utterances)
     splits = make_splits(utterances, p["scheme"], p["test_session"], p["val_session"],
                          p["val_fraction"], p["test_fraction"], p["seed"])
@@ -153,9 +155,9 @@ def cmd_tune(args: argparse.Namespace) -> None:
             "init_video": args.init_video, "init_pretrained": args.init_pretrained}
     config = search_config(args.family, params["models"]["audio"].get("kind", "cnn"), params, data, args.stage)
     study = run_search(config, args.storage or tune["storage"], args.workers or tune["workers"])
-    summary = summarise(study, config, args.out, args.figures)
+    summary = summarise(study, config, args.out, args.figures, tune["min_gain"])
     console.print(f"tune {args.family}: best validation UA {summary['best_value_val_ua']:.3f} (trial "
-                  f"{summary['best_trial']}), trials {summary['trials']}; best params {summary['best_params']}")
+                  f"{summary['best_trial']}), trials {summary['trials']}; the *_best stage trains {summary['chosen']}")
 
 
 def cmd_tune_worker(args: argparse.Namespace) -> None:
@@ -315,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("split", help="speaker-independent split roles per fold")
     p.add_argument("utterances", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--scheme", choices=["fixed", "loso", "random"], help="instead of split.scheme")
     p.set_defaults(func=cmd_split)
 
     p = verbs.add_parser("audio", help="one audio dataset variant (DS I-IV): spectrogram items")

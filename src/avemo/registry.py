@@ -31,7 +31,7 @@ import avemo
 from avemo.data.datasets import items_for_role
 from avemo.labels import class_set
 from avemo.serving import EmotionModel, serving_config, signature
-from avemo.tracking import CLASSIC_ML, flatten, git_commit, tracking_uri
+from avemo.tracking import CLASSIC_ML, flatten, git_commit, pip_requirements, tracking_uri
 
 MODEL_NAMES = {"audio": "avemo-audio", "fusion": "avemo-fusion"}
 EXPERIMENT = "avemo-registry"
@@ -77,20 +77,13 @@ def register(family: str, kind: str, params: dict, model_dir: Path, metrics: Pat
         info = mlflow.pyfunc.log_model(name="emotion_model", python_model=EmotionModel(),
                                        artifacts={"weights": str(weights), "config": str(config_path)},
                                        code_paths=[str(Path(avemo.__file__).parent)], signature=signature(),
-                                       registered_model_name=name, pip_requirements=_requirements())
+                                       registered_model_name=name, pip_requirements=pip_requirements())
         version = str(info.registered_model_version)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.set_registered_model_alias(name, "challenger", version)
     return {"model": name, "version": int(version), "registered": True, "fingerprint": fingerprint,
             "run_id": run.info.run_id}
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{p}=={version(p)}" for p in ("torch", "numpy", "pandas", "librosa", "scipy", "soundfile",
-                                           "opencv-python-headless", "av", "noisereduce", "mlflow")]
 
 
 def evaluation_table(family: str, params: dict, utterances: pd.DataFrame, splits: pd.DataFrame,

@@ -152,6 +152,25 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         return torch.stack(stacks)
 
 
+def wait_until_up(url: str, process, seconds: float = 120) -> None:
+    """Poll a local server's health URL until it answers; raise with its output if it exits or times out."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"the server exited with code {process.returncode}: {output}") from None
+            if time.time() > deadline:
+                raise RuntimeError(f"{url}: no answer after {seconds:.0f} s") from None
+            time.sleep(0.5)
+
+
 def _given(value) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value) != ""
 

@@ -99,15 +99,27 @@ def log_inputs(folders: dict[str, Path], hashes: dict[str, str], context: str = 
     `folders` maps a dataset name to a stage-output folder holding `clips.parquet`, or to a table.
     Outside DVC the digest is a hash of the md5s of the files read.
     """
+    import warnings
+
     import pandas as pd
 
     for name, folder in folders.items():
         table = folder / "clips.parquet" if folder.is_dir() else folder
         files = sorted(v for k, v in hashes.items() if k.startswith(f"data.{folder.as_posix()}"))
         digest = dvc_digest(folder) or hashlib.md5("".join(files).encode()).hexdigest()
-        dataset = mlflow.data.from_pandas(pd.read_parquet(table), source=str(folder), name=name,
-                                          digest=digest.removesuffix(".dir")[:36])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # schema hints about integer columns and ambiguous local sources
+            dataset = mlflow.data.from_pandas(pd.read_parquet(table), source=str(folder), name=name,
+                                              digest=digest.removesuffix(".dir")[:36])
         mlflow.log_input(dataset, context=context)
+
+
+def pip_requirements() -> list[str]:
+    """What a logged model needs, pinned to this environment (torch without its local `+cpu` label)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p).split('+')[0]}" for p in ("torch", "numpy", "pandas", "librosa", "scipy", "soundfile",
+                                                          "opencv-python-headless", "av", "noisereduce", "mlflow")]
 
 
 def _md5(path: Path, chunk: int = 1 << 22) -> str:

@@ -5,10 +5,8 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from avemo.training.sync import SyncPairs, SyncParams, contrastive_loss
-from tests.conftest import PROJECT
 
 
 def test_identical_embeddings_cost_nothing_as_a_positive_and_the_full_margin_as_a_negative():

@@ -86,6 +86,8 @@ def test_seeds_make_one_parent_run_whose_mean_and_sd_are_those_of_its_children(t
     best = max(children, key=lambda c: (c.data.metrics["best_val_ua"], -int(c.data.tags["seed"])))
     assert parent.data.tags["selected_seed"] == best.data.tags["seed"]
     assert parent.data.metrics["test_ua"] == pytest.approx(best.data.metrics["test_ua"])
+    parent_artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id, "evaluation")}
+    assert "evaluation/confusion_normalised.png" in parent_artifacts  # the kept model's, one click from the parent
     models = tmp_path / "models"
     assert (models / "best.pt").read_bytes() == (models / f"seed-{best.data.tags['seed']}" / "best.pt").read_bytes()
     assert json.loads((tmp_path / "metrics.json").read_text())["mlflow_run_id"] == parent.info.run_id
@@ -99,6 +101,7 @@ def test_a_fusion_run_logs_a_packed_model_that_takes_frames(tiny_variant, tiny_v
     params, _ = project_dir
     params["train"]["loop"]["epochs"] = 1
     params["train"]["fusion"]["epochs"] = 1
+    params["train"]["fusion_init"] = "scratch"
     params["train"]["log_model"] = True
     run_training("fusion", "cnn_rnn", "clip3s-raw", "train_fusion", params, stage_paths(tmp_path, tiny_variant, tiny_video[0]))
 

@@ -47,6 +47,12 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(complete[0].info.run_id, "val_ua")] == [0, 1]
     assert parent.data.metrics["best_val_ua"] == pytest.approx(again.best_value)
 
+    # The hand-set recipe is trial 0; the *_best stages keep it unless a trial beats it by tune.min_gain.
+    hand_set = again.trials[0]
+    assert hand_set.user_attrs["hand_set"] and hand_set.params["train.loop.lr"] == params["train"]["loop"]["lr"]
+    kept = summarise(again, config, tmp_path / "kept.json", tmp_path / "figures", min_gain=1.0)
+    assert kept["chosen_trial"] == 0 and kept["best_overrides"] == hand_set.user_attrs["overrides"]
+
 
 def test_a_bad_learning_rate_is_pruned_at_once_with_its_reason(tiny_variant, tmp_path, project_dir):
     params, splits = project_dir

@@ -8,7 +8,7 @@ narrow kernels without (Torfi et al.) is a question for the search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -25,10 +25,11 @@ from torch.utils.data import DataLoader
 from avemo.determinism import environment, pin_cpu
 from avemo.data.splits import split_scheme
 from avemo.labels import class_set
-from avemo.metrics import SUMMARY_METRICS, summarise_runs
+from avemo.metrics import SUMMARY_METRICS, classification_metrics, summarise_runs
 from avemo.models.packing import PackedInputs, pack
 from avemo.reports import write_json
-from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, log_inputs, use_experiment
+from avemo.tracking import (flatten, git_commit, input_hashes, log_evaluation, log_inputs, pip_requirements,
+                            use_experiment)
 from avemo.training.loop import epochs_at_chance, evaluate, pick_device, process_group, rank_and_world
 from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, prepare_model
 from avemo.training.resume import ResumeFolder, code_hash, fingerprint
@@ -118,8 +119,11 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
                 shutil.copy(seed_dir / "best.pt", paths.model_dir / "best.pt")
                 mlflow.log_metrics({f"test_{m}_{s}": summary[f"test_{m}"][s] for m in SUMMARY_METRICS
                                     for s in ("mean", "sd")} | {"n_seeds": len(seeds)})
-                mlflow.log_metrics({f"test_{m}": summary["model"][f"test_{m}"] for m in SUMMARY_METRICS})
                 mlflow.set_tags({"selected_seed": chosen, "selected_run_id": results[chosen]["mlflow_run_id"]})
+                kept = results[chosen]  # the stage's model: its confusion matrices on the parent too
+                with tempfile.TemporaryDirectory() as tmp:
+                    log_evaluation(classification_metrics(np.array(kept["y_true"]), np.array(kept["y_pred"]), classes),
+                                   classes, kept["epochs"], Path(tmp))
             if t["log_model"]:
                 log_model(model.cpu(), data.test)
             summary["mlflow_run_id"] = parent_run.info.run_id
@@ -187,7 +191,8 @@ def log_model(model: torch.nn.Module, example_set) -> None:
     example = inputs[0].numpy()
     with torch.no_grad():
         output = model(inputs[0]).numpy()
-    mlflow.pytorch.log_model(model, name="model", input_example=example, signature=infer_signature(example, output))
+    mlflow.pytorch.log_model(model, name="model", input_example=example, signature=infer_signature(example, output),
+                             pip_requirements=pip_requirements())
 
 
 def write_dvc_outputs(summary: dict, chosen: dict, classes: list[str], paths: StagePaths) -> None:

@@ -105,19 +105,28 @@ def _parent_run(name: str, config: SearchConfig, previous: str | None, storage_u
     return run.info.run_id, experiment_id
 
 
-def summarise(study: optuna.Study, config: SearchConfig, out_json: Path, figures: Path) -> dict:
-    """reports/tune/<family>.json (a DVC metric), the study's plots, and the parent run's final record."""
+def summarise(study: optuna.Study, config: SearchConfig, out_json: Path, figures: Path, min_gain: float = 0.0) -> dict:
+    """reports/tune/<family>.json (a DVC metric), the study's plots, and the parent run's final record.
+
+    `best_overrides` (what the *_best stages train) are the best trial's, unless it beats the
+    hand-set trial by less than `min_gain` validation UA: then the hand-set params are kept.
+    """
     counts = {state.name.lower(): sum(t.state == state for t in study.trials)
               for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise RuntimeError(f"tune {config.family}: no trial completed ({counts}); see the trials' reasons in MLflow")
     best = study.best_trial
-    overrides = best.user_attrs["overrides"]
-    hand_set = [t for t in complete if t.user_attrs.get("hand_set")]
+    hand_set = next((t for t in complete if t.user_attrs.get("hand_set")), None)
+    chosen, why = best, "the best trial"
+    if hand_set is not None and best.value - hand_set.value < min_gain:
+        chosen = hand_set
+        why = (f"the hand-set params: the best trial gains {best.value - hand_set.value:+.3f} validation UA, "
+               f"less than tune.min_gain={min_gain} (within the noise of one validation split)")
     summary = {"study": study.study_name, "best_value_val_ua": best.value, "best_trial": best.number,
-               "hand_set_value_val_ua": hand_set[0].value if hand_set else None,
-               "best_params": best.params, "best_overrides": overrides, "trials": counts,
+               "hand_set_value_val_ua": hand_set.value if hand_set else None, "best_params": best.params,
+               "chosen_trial": chosen.number, "chosen": why, "best_overrides": chosen.user_attrs["overrides"],
+               "trials": counts,
                "trials_wanted": config.trials, "epochs_per_trial": config.epochs, "sampler_seed": config.seed,
                "pruner": config.pruner, "mlflow_parent_run_id": config.parent_run_id}
     write_json(out_json, summary)
@@ -128,6 +137,7 @@ def summarise(study: optuna.Study, config: SearchConfig, out_json: Path, figures
                                                     for k, v in {"best_val_ua": best.value, "best_trial": best.number,
                                                                  **{f"trials_{k}": v for k, v in counts.items()}}.items()])
     client.set_tag(config.parent_run_id, "best_params", str(best.params)[:5000])
+    client.set_tag(config.parent_run_id, "chosen", why)
     for png in sorted(figures.glob("*.png")):
         client.log_artifact(config.parent_run_id, str(png), artifact_path="study")
     client.log_artifact(config.parent_run_id, str(out_json), artifact_path="study")
