@@ -57,7 +57,8 @@ def test_every_number_is_its_run_s_metric_and_a_missing_run_is_a_visible_gap(tmp
 def test_dvc_repro_of_the_whole_default_pipeline_ends_with_the_report_naming_its_corpus(tmp_path):
     from tests.pipeline.project import make_project, run
 
-    quick = {"train": {"seeds": [0, 1], "log_model": False, "loop": {"epochs": 1}, "video": {"epochs": 1},
+    quick = {"synth": {"dialogues_per_session": 2},  # pre-training pairs another dialogue with every clip
+             "train": {"seeds": [0, 1], "log_model": False, "loop": {"epochs": 1}, "video": {"epochs": 1},
                        "fusion": {"epochs": 1}},
              "tune": {"workers": 1, "audio": {"trials": 2, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1}},
              "pretrain": {"loop": {"epochs": 1}, "efficiency": {"fractions": [0.5, 1.0], "loop": {"epochs": 1}}}}

@@ -111,7 +111,7 @@ def log_inputs(folders: dict[str, Path], hashes: dict[str, str], context: str = 
             warnings.simplefilter("ignore")  # schema hints about integer columns and ambiguous local sources
             dataset = mlflow.data.from_pandas(pd.read_parquet(table), source=str(folder), name=name,
                                               digest=digest.removesuffix(".dir")[:36])
-        mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
 
 
 def pip_requirements() -> list[str]:
