@@ -182,11 +182,3 @@ def signature() -> mlflow.models.ModelSignature:
                      ColSpec("string", "video_path", required=False), ColSpec("double", "start", required=False),
                      ColSpec("double", "end", required=False), ColSpec("string", "side", required=False)])
     return mlflow.models.ModelSignature(inputs=inputs)
-
-
-def describe(config: dict) -> dict:
-    """The serving config's preprocessing, flat, for tags and messages."""
-    return {"family": config["family"], "kind": config["kind"], "classes": ",".join(config["classes"]),
-            "spectrogram": json.dumps(config["spectrogram"]), "segmentation": json.dumps(config["segmentation"]),
-            "cleanup": json.dumps(config["cleanup"]), "crop_ratio": str(config["crop_ratio"])}
-
