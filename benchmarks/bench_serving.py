@@ -24,6 +24,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from avemo.audio.segment import plan_clips
+from avemo.audio.stage import SAMPLE_RATE, item_spectrograms
 from avemo.params import load_params
 from avemo.registry import evaluation_table
 from avemo.serving import wait_until_up
@@ -74,9 +76,6 @@ def in_process(uri: str, row: dict) -> None:
     for _ in range(min(CALLS, 50)):
         t = time.perf_counter()
         name, y = inner.audio(row)
-        from avemo.audio.segment import plan_clips
-        from avemo.audio.stage import SAMPLE_RATE, item_spectrograms
-
         clips = plan_clips(len(y) / SAMPLE_RATE, inner.variant.policy)
         item_spectrograms(y, clips, name, inner.variant, inner.noise)
         if inner.config["family"] != "audio":

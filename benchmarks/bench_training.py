@@ -3,14 +3,16 @@ waiting for data (target: under 10 %), as the training loop itself measures them
 
 Data: 160 synthetic 3-second clips through the real `audio` stage (clip3s-raw), random face
 frames in the video stage's layout, all in the training role; the models of params.yaml.
-Each model trains 2 epochs with the default loop settings (`train.loop`, `num_workers: 0`);
-the second epoch is reported (the first pays one-off warm-up). `BENCH_AUGMENT=1` turns the
+Each model trains 2 epochs with its family's loop settings (`train.loop` with `train.<family>`:
+warm-up, cosine, clipping, weight averaging, `num_workers: 0`) on the pipeline's pinned threads
+(`train.threads`, `train.cpu_isa`); the second epoch is reported (the first pays one-off warm-up). `BENCH_AUGMENT=1` turns the
 study's augmentation on (the loader's heaviest work); `BENCH_NUM_WORKERS=N` sets the
 DataLoader workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -22,12 +24,13 @@ import torch
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.spectrogram import SpectrogramParams
 from avemo.audio.stage import VariantConfig, build_variant
-from avemo.labels import class_set
 from avemo.data.augment import AugmentParams
 from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
+from avemo.determinism import pin_cpu
+from avemo.labels import class_set
 from avemo.params import load_params
-from avemo.training.loop import TrainConfig, seed_everything, train
-from avemo.training.recipe import build_model
+from avemo.training.loop import seed_everything, train
+from avemo.training.recipe import build_model, loop_config
 from benchmarks.bench_spectrogram import make_clips
 
 N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
@@ -48,17 +51,16 @@ def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 
 def main() -> None:
-    torch.set_num_threads(os.cpu_count() or 1)
     params = load_params()
+    pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
     classes = class_set(params["labels"])
-    loop = {**params["train"]["loop"], "epochs": 2, "patience": 10, "device": "cpu",
-            "num_workers": int(os.environ.get("BENCH_NUM_WORKERS", params["train"]["loop"]["num_workers"]))}
+    workers = int(os.environ.get("BENCH_NUM_WORKERS", params["train"]["loop"]["num_workers"]))
     augment = AugmentParams(**{**params["train"]["augment"], "enabled": os.environ.get("BENCH_AUGMENT") == "1"
                                or params["train"]["augment"]["enabled"]})
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         audio, video, splits = make_data(tmp)
-        print(f"{N_CLIPS} clips, batch {loop['batch_size']}, num_workers {loop['num_workers']}, "
+        print(f"{N_CLIPS} clips, batch {params['train']['loop']['batch_size']}, num_workers {workers}, "
               f"torch threads {torch.get_num_threads()}, augmentation {'on' if augment.enabled else 'off'}")
         print(f"{'model':18s} {'items/s':>9s} {'data wait':>10s}")
         for family, kind in RUNS:
@@ -69,7 +71,9 @@ def main() -> None:
                                           balance=BalanceParams(mode="none"))
             seed_everything(0)
             model = build_model(family, kind, params, len(classes), data.input_shape)
-            history = train(model, data, data, classes, TrainConfig(**loop), tmp / f"ck-{family}-{kind}")
+            loop = dataclasses.replace(loop_config(params, family, 0), epochs=2, select="last", device="cpu",
+                                       num_workers=workers)
+            history = train(model, data, data, classes, loop, tmp / f"ck-{family}-{kind}")
             speed = history.speed[-1]
             print(f"{family + ':' + kind:18s} {speed['items_per_s']:9.1f} {100 * speed['data_wait_share']:9.1f}%")
 

@@ -2,6 +2,7 @@
 
 import json
 
+import joblib
 import librosa
 import mlflow
 import numpy as np
@@ -41,7 +42,7 @@ def test_baseline_audio_equals_a_logistic_regression_fitted_here(tiny_variant, t
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
     summary = reference_stage("audio", "baseline_audio", params, tiny_variant, None, utterances, splits,
-                              tmp_path / "metrics.json", tmp_path / "plots")
+                              tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "audio.joblib")
 
     clips = with_roles(pd.read_parquet(tiny_variant / "clips.parquet"), pd.read_parquet(splits))
     X = expected_audio_features(clips, tiny_utterances)
@@ -60,6 +61,8 @@ def test_baseline_audio_equals_a_logistic_regression_fitted_here(tiny_variant, t
     assert run.data.metrics["test_ua"] == pytest.approx(expected_ua)
     assert run.data.params["model"] == "logistic_regression" and run.data.params["n_features"] == "83"
     assert pd.read_csv(tmp_path / "plots" / "confusion.csv").shape[0] == test.sum()
+    saved = joblib.load(tmp_path / "audio.joblib")  # the fitted reference, as the stage's DVC output
+    np.testing.assert_array_equal(saved.predict(X[test]), predicted)
 
 
 @pytest.mark.slow
@@ -69,9 +72,9 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
     video = reference_stage("video", "baseline_video", params, tiny_variant, tiny_video[0], utterances, splits,
-                            tmp_path / "v.json", tmp_path / "vp")
+                            tmp_path / "v.json", tmp_path / "vp", tmp_path / "v.joblib")
     fusion = reference_stage("fusion", "baseline_fusion", params, tiny_variant, tiny_video[0], utterances, splits,
-                             tmp_path / "f.json", tmp_path / "fp")
+                             tmp_path / "f.json", tmp_path / "fp", tmp_path / "f.joblib")
 
     import cv2
 

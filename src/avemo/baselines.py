@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
+import joblib
 import librosa
 import mlflow
 import numpy as np
@@ -27,11 +28,19 @@ from sklearn.preprocessing import StandardScaler
 
 from avemo.audio.stage import SAMPLE_RATE, load_wav
 from avemo.data.datasets import items_for_role
+from avemo.data.splits import split_tags
 from avemo.labels import class_set
 from avemo.metrics import classification_metrics, summarise_runs
 from avemo.parallel import parallel_map
 from avemo.reports import write_json
-from avemo.tracking import flatten, git_commit, input_hashes, log_evaluation, log_inputs, use_experiment
+from avemo.tracking import (
+    flatten,
+    git_commit,
+    input_hashes,
+    log_evaluation,
+    log_inputs,
+    use_experiment,
+)
 
 FAMILIES = ("audio", "video", "fusion")
 LOGMEL = {"n_fft": 400, "hop_length": 160, "n_mels": 40}
@@ -124,15 +133,18 @@ def run_reference(family: str, audio_dir: Path, video_dir: Path | None, utteranc
         y_pred = model.predict(X[role])
         out[role] = classification_metrics(y_true, y_pred, classes)
         out[f"{role}_predictions"] = (y_true, y_pred)
+    out["model"] = model
     return out
 
 
 def reference_stage(family: str, stage: str, params: dict, audio_dir: Path, video_dir: Path | None,
-                    utterances: Path, splits: Path, metrics: Path, plots: Path) -> dict:
-    """The `baseline_<family>` stage: fit, evaluate, one MLflow run, the metrics file of a training stage."""
+                    utterances: Path, splits: Path, metrics: Path, plots: Path, model_out: Path) -> dict:
+    """The `baseline_<family>` stage: fit, evaluate, one MLflow run, the metrics file of a training stage, and
+    the fitted reference (`joblib.load` gives the scikit-learn pipeline; a DVC output, so a fresh clone refits it)."""
     classes = class_set(params["labels"])
     t, p = params["train"], ReferenceParams(**params["baseline"])
-    result = run_reference(family, audio_dir, video_dir, pd.read_parquet(utterances), pd.read_parquet(splits),
+    split_table = pd.read_parquet(splits)
+    result = run_reference(family, audio_dir, video_dir, pd.read_parquet(utterances), split_table,
                            classes, t["fold"], t["missing_video"], p)
     test = result["test"]
     hashes = input_hashes([x for x in (audio_dir, video_dir, splits) if x is not None])
@@ -140,6 +152,7 @@ def reference_stage(family: str, stage: str, params: dict, audio_dir: Path, vide
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": audio_dir.name,
                          "class_set": params["labels"]["set"], "reference": "logistic regression on summary statistics",
+                         **split_tags(split_table, t["fold"]),
                          **{f"items_{r}": n for r, n in result["items"].items()}, **hashes})
         mlflow.log_params(flatten({"family": family, "model": "logistic_regression", "n_features": result["n_features"],
                                    "baseline": asdict(p), "fold": t["fold"], "missing_video": t["missing_video"]}))
@@ -148,6 +161,9 @@ def reference_stage(family: str, stage: str, params: dict, audio_dir: Path, vide
         mlflow.log_metrics({"val_ua": result["val"]["ua"], "val_wa": result["val"]["wa"]})
         with tempfile.TemporaryDirectory() as tmp:
             log_evaluation(test, classes, [], Path(tmp))
+        model_out.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(result["model"], model_out)
+        mlflow.log_artifact(str(model_out), "model")
         record = {"mlflow_run_id": run.info.run_id, "test_recall": test["recall"],
                   **{f"test_{m}": test[m] for m in ("ua", "wa", "f1_macro")}}
     summary = summarise_runs({"none": record}, "none")

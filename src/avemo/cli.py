@@ -171,7 +171,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     from avemo.baselines import reference_stage
 
     summary = reference_stage(args.family, args.stage, load_params(args.params), args.audio, args.video,
-                              args.utterances, args.splits, args.metrics, args.plots)
+                              args.utterances, args.splits, args.metrics, args.plots, args.model_out)
     print_summary(f"baseline {args.stage} (logistic regression on summary statistics)", summary)
 
 
@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--plots", type=Path, required=True)
+    p.add_argument("--model-out", type=Path, required=True, help="where the fitted pipeline goes (joblib)")
     p.set_defaults(func=cmd_baseline)
 
     p = verbs.add_parser("train", help="train and evaluate one model, tracked in MLflow")

@@ -31,7 +31,13 @@ import avemo
 from avemo.data.datasets import items_for_role
 from avemo.labels import class_set
 from avemo.serving import EmotionModel, serving_config, signature
-from avemo.tracking import CLASSIC_ML, flatten, git_commit, pip_requirements, tracking_uri
+from avemo.tracking import (
+    CLASSIC_ML,
+    flatten,
+    git_commit,
+    pip_requirements,
+    tracking_uri,
+)
 
 MODEL_NAMES = {"audio": "avemo-audio", "fusion": "avemo-fusion"}
 EXPERIMENT = "avemo-registry"

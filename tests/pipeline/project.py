@@ -45,6 +45,7 @@ def make_project(root: Path, overrides: dict | None = None) -> Path:
     shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (root / ".dvc").mkdir()
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")
+    shutil.copy(PROJECT / ".dvc" / ".gitignore", root / ".dvc" / ".gitignore")
     shutil.copy(PROJECT / ".gitignore", root / ".gitignore")
     params = _merge(yaml.safe_load((PROJECT / "params.yaml").read_text()), _merge(TINY_PARAMS, overrides or {}))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

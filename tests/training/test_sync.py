@@ -59,7 +59,12 @@ def test_a_short_pre_training_syncs_above_chance_on_held_out_speakers_and_starts
     from torch.utils.data import DataLoader
 
     from avemo.training.pretrain import build_sync_model, run_pretraining, sync_params
-    from avemo.training.recipe import StageData, build_datasets, fusion_init, prepare_model
+    from avemo.training.recipe import (
+        StageData,
+        build_datasets,
+        fusion_init,
+        prepare_model,
+    )
     from avemo.training.sync import SyncTask
 
     params, _ = project_dir

@@ -1,10 +1,10 @@
 """Search spaces from params.yaml: what a trial samples becomes params, and every default configuration builds."""
 
-import optuna
 import pytest
 import torch
 import yaml
 
+import optuna
 from avemo.training.recipe import build_model
 from avemo.tuning.space import apply, kernel, sample
 from tests.conftest import PROJECT

@@ -3,11 +3,11 @@
 import json
 
 import mlflow
-import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
 
+import optuna
 from avemo.tuning import study as study_module
 from avemo.tuning.stage import run_search, search_config, study_name, summarise
 from avemo.tuning.study import fail_dead_trials, load

@@ -5,9 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from avemo.data.datasets import AudioVisualDataset
 from avemo.corpus.synth import SynthConfig, write_divx_avi
-from avemo.video.frames import clip_frame_times, decode_frames, frame_indices, key_frames
+from avemo.data.datasets import AudioVisualDataset
+from avemo.video.frames import (
+    clip_frame_times,
+    decode_frames,
+    frame_indices,
+    key_frames,
+)
 from avemo.video.stage import DialogueJob, VideoConfig, build_video, process_dialogue
 
 FPS = 29.97

@@ -57,3 +57,8 @@ def split_scheme(splits: pd.DataFrame) -> str:
     if not speakers_in_two_roles(splits).empty:
         return "random"
     return "loso" if splits["fold"].nunique() > 1 else "fixed"
+
+
+def split_tags(splits: pd.DataFrame, fold: int) -> dict[str, str]:
+    """What a run's figures were measured on, as MLflow tags: the report compares only runs of the same split."""
+    return {"split_scheme": split_scheme(splits), "split_fold": str(fold)}

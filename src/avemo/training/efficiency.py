@@ -16,12 +16,19 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
 
+from avemo.data.splits import split_tags
 from avemo.determinism import environment, pin_cpu
 from avemo.labels import class_set
 from avemo.reports import write_json
 from avemo.tracking import flatten, git_commit, input_hashes, use_experiment
 from avemo.training.loop import evaluate, pick_device
-from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, prepare_model
+from avemo.training.recipe import (
+    StageData,
+    build_datasets,
+    fit,
+    fusion_init,
+    prepare_model,
+)
 from avemo.training.resume import ResumeFolder, code_hash, fingerprint
 from avemo.tuning.space import apply
 
@@ -55,7 +62,8 @@ def run_label_efficiency(params: dict, kind: str, data_paths: StageData, pretrai
     with mlflow.start_run(run_id=saved.get("parent"), run_name=None if saved.get("parent") else stage) as parent:
         resume.write("mlflow", {"parent": parent.info.run_id})
         mlflow.set_tags({"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": data_paths.audio.name,
-                         "class_set": params["labels"]["set"], **environment(device), **hashes})
+                         "class_set": params["labels"]["set"], **split_tags(pd.read_parquet(data_paths.splits), t["fold"]),
+                         **environment(device), **hashes})
         mlflow.log_params(flatten({"efficiency": e, "kind": kind, "train": t, "models": params["models"]}))
         rows = []
         for fraction in e["fractions"]:

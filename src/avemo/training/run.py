@@ -22,16 +22,35 @@ import torch
 from mlflow.models import infer_signature
 from torch.utils.data import DataLoader
 
+from avemo.data.splits import split_tags
 from avemo.determinism import environment, pin_cpu
-from avemo.data.splits import split_scheme
 from avemo.labels import class_set
 from avemo.metrics import SUMMARY_METRICS, classification_metrics, summarise_runs
 from avemo.models.packing import PackedInputs, pack
 from avemo.reports import write_json
-from avemo.tracking import (flatten, git_commit, input_hashes, log_evaluation, log_inputs, pip_requirements,
-                            use_experiment)
-from avemo.training.loop import epochs_at_chance, evaluate, pick_device, process_group, rank_and_world
-from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, prepare_model
+from avemo.tracking import (
+    flatten,
+    git_commit,
+    input_hashes,
+    log_evaluation,
+    log_inputs,
+    pip_requirements,
+    use_experiment,
+)
+from avemo.training.loop import (
+    epochs_at_chance,
+    evaluate,
+    pick_device,
+    process_group,
+    rank_and_world,
+)
+from avemo.training.recipe import (
+    StageData,
+    build_datasets,
+    fit,
+    fusion_init,
+    prepare_model,
+)
 from avemo.training.resume import ResumeFolder, code_hash, fingerprint
 
 
@@ -91,7 +110,7 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
                   "labels.set": params["labels"]["set"], "world_size": rank_and_world()[1],
                   "init_audio": str(paths.init_audio or ""), "init_video": str(paths.init_video or "")}
     tags = {"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": variant,
-            "split_scheme": split_scheme(pd.read_parquet(paths.splits)),
+            **split_tags(pd.read_parquet(paths.splits), t["fold"]),
             "class_set": params["labels"]["set"], "items_train": len(data.train), "items_val": len(data.val),
             "items_test": len(data.test), **environment(device), **hashes}
     parent = (mlflow.start_run(run_id=saved_runs.get("parent"), run_name=None if saved_runs.get("parent") else stage)

@@ -20,14 +20,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
-import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+import optuna  # noqa: E402
 from avemo.reports import write_json  # noqa: E402
 from avemo.tracking import CLASSIC_ML, flatten, git_commit, input_hashes, tracking_uri  # noqa: E402
 from avemo.training.resume import fingerprint  # noqa: E402
 from avemo.tuning.space import apply, knobs_of  # noqa: E402
-from avemo.tuning.study import SearchConfig, load, make_pruner, open_storage, redact, work  # noqa: E402
+from avemo.tuning.study import (  # noqa: E402
+    SearchConfig,
+    load,
+    make_pruner,
+    open_storage,
+    redact,
+    work,
+)
 
 EXPERIMENT = "avemo-tune"
 

@@ -20,17 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
-import optuna
 from mlflow.entities import Metric, Param, RunStatus
 from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+import optuna
 from avemo.determinism import pin_cpu
 from avemo.labels import class_set
 from avemo.tracking import tracking_uri
 from avemo.training.loop import TrainingDiverged
-from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, prepare_model
+from avemo.training.recipe import (
+    StageData,
+    build_datasets,
+    fit,
+    fusion_init,
+    prepare_model,
+)
 from avemo.tuning.space import apply, sample
 
 IN_FLIGHT = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)

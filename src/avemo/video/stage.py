@@ -20,8 +20,15 @@ import pandas as pd
 from avemo.parallel import parallel_map
 from avemo.reports import check_reconciled
 from avemo.video.face_crop import FaceParams, cascade, clip_boxes, crop
-from avemo.video.frames import (VideoError, clip_frame_times, decode_frames, frame_indices, key_frames, open_video,
-                                speaker_half)
+from avemo.video.frames import (
+    VideoError,
+    clip_frame_times,
+    decode_frames,
+    frame_indices,
+    key_frames,
+    open_video,
+    speaker_half,
+)
 
 SKIPPED_COLUMNS = ["clip_id", "file", "reason"]
 
