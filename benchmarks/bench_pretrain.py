@@ -20,6 +20,8 @@ from avemo.training.pretrain import build_sync_model, pretrain_config, sync_para
 from avemo.training.sync import SyncPairs, SyncTask
 from avemo.tuning.space import apply
 
+AUDIO, VIDEO = Path("data/processed/audio/full-raw"), Path("data/processed/video/full")
+
 
 def main() -> None:
     params = load_params()
@@ -31,11 +33,11 @@ def main() -> None:
         params_here = apply(params, {"pretrain.loop.epochs": 2, "pretrain.loop.device": device,
                                      "pretrain.loop.amp": True, "pretrain.loop.select": "last"})
         cfg = pretrain_config(params_here)
-        data = SyncPairs(Path("data/processed/audio/full-raw"), Path("data/processed/video/full"), splits, "train", 0,
-                         0.0, p, cfg.epochs)
+        data, val = (SyncPairs(AUDIO, VIDEO, splits, role, 0, 0.0, p, cfg.epochs, validation=role == "val",
+                               normalise=params["train"]["video_normalise"]) for role in ("train", "val"))
         model = build_sync_model(params_here, "cnn", data)
         with tempfile.TemporaryDirectory() as tmp:
-            history = train(model, data, data, [], cfg, Path(tmp), task=SyncTask(p))
+            history = train(model, data, val, [], cfg, Path(tmp), task=SyncTask(p))
         speed = history.speed[-1]
         amp = " with mixed precision" if device == "cuda" else ""
         print(f"{device}{amp}: {speed['items_per_s']:.0f} pairs/s, data wait {100 * speed['data_wait_share']:.0f} % "

@@ -3,7 +3,7 @@ the default budget finds against the hand-set params and the logistic-regression
 
 Data: the pipeline's own stage outputs (`dvc repro audio@full-raw split` first). Each search
 runs the audio space of params.yaml for the same wall-clock budget (`BENCH_TUNE_SECONDS`,
-default 120 s, one thread per worker) in a temporary journal storage and MLflow store.
+default 300 s, one thread per worker; pruning starts after 3 trials) in a temporary journal storage and MLflow store.
 Then the default budget (`tune.audio`: trials, epochs) with sampler seeds 0, 1, 2, against the
 hand-set params trained with the same epochs and seeds 0, 1, 2, all measured on validation UA
 (the objective; the test split stays untouched), and the reference on the same split.
@@ -29,7 +29,8 @@ from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
 from avemo.tuning.space import apply
 from avemo.tuning.stage import run_search, search_config
 
-SECONDS = float(os.environ.get("BENCH_TUNE_SECONDS", "120"))
+SECONDS = float(os.environ.get("BENCH_TUNE_SECONDS", "300"))  # 0: skip the rates
+DEFAULT_BUDGET = os.environ.get("BENCH_TUNE_DEFAULT", "1") == "1"  # 0: skip the default-budget comparison
 AUDIO = Path("data/processed/audio/full-raw")
 SPLITS = Path("data/interim/splits.parquet")
 
@@ -61,30 +62,39 @@ def main() -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"trials per hour, {SECONDS:.0f} s of search each, audio space of params.yaml, one thread per worker")
-        print(f"{'workers':>8s} {'pruner':>8s} {'trials':>7s} {'pruned':>7s} {'trials/h':>9s} {'best val UA':>12s}")
-        rates = {}
-        for workers in (1, 2):
-            for pruner in ("none", "median"):
-                r = search(params, workers, pruner, 0, 10_000, SECONDS, tmp)
-                rates[(workers, pruner)] = 3600 * r["trials"] / r["seconds"]
-                print(f"{workers:8d} {pruner:>8s} {r['trials']:7d} {r['pruned']:7d} {rates[(workers, pruner)]:9.0f} "
-                      f"{r['best']:12.3f}")
-        print(f"2 workers / 1 worker (median pruning): {rates[(2, 'median')] / rates[(1, 'median')]:.2f}x; "
-              f"pruning / none (1 worker): {rates[(1, 'median')] / rates[(1, 'none')]:.2f}x")
+        if SECONDS > 0:
+            rates(params, tmp)
+        if DEFAULT_BUDGET:
+            default_budget(params, tmp)
 
-        fam = params["tune"]["audio"]
-        print(f"\ndefault budget ({fam['trials']} trials of {fam['epochs']} epochs, {params['tune']['workers']} workers),"
-              " validation UA, seeds 0, 1, 2")
-        found = [search(params, params["tune"]["workers"], params["tune"]["pruner"], s, fam["trials"], fam["timeout_s"],
-                        tmp)["best"] for s in (0, 1, 2)]
-        pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
-        default = [hand_set(params, s, fam["epochs"]) for s in (0, 1, 2)]
-        reference = run_reference("audio", AUDIO, None, pd.read_parquet("data/interim/utterances.parquet"),
-                                  pd.read_parquet(SPLITS), class_set(params["labels"]), params["train"]["fold"],
-                                  params["train"]["missing_video"], ReferenceParams(**params["baseline"]))["val"]["ua"]
-        for name, values in (("search, best trial", found), ("hand-set params", default)):
-            print(f"{name:>20s}: {np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}  "
-                  f"({', '.join(f'{v:.3f}' for v in values)})")
-        print(f"{'logistic regression':>20s}: {reference:.3f}")
-        print(json.dumps({"found": found, "default": default, "reference": reference}))
+
+def rates(params: dict, tmp: Path) -> None:
+    print(f"trials per hour, {SECONDS:.0f} s of search each, audio space of params.yaml, one thread per worker")
+    print(f"{'workers':>8s} {'pruner':>8s} {'trials':>7s} {'pruned':>7s} {'trials/h':>9s} {'best val UA':>12s}")
+    per_hour = {}
+    for workers in (1, 2):
+        for pruner in ("none", "median"):
+            r = search(params, workers, pruner, 0, 10_000, SECONDS, tmp)
+            per_hour[(workers, pruner)] = 3600 * r["trials"] / r["seconds"]
+            print(f"{workers:8d} {pruner:>8s} {r['trials']:7d} {r['pruned']:7d} {per_hour[(workers, pruner)]:9.0f} "
+                  f"{r['best']:12.3f}")
+    print(f"2 workers / 1 worker (median pruning): {per_hour[(2, 'median')] / per_hour[(1, 'median')]:.2f}x; "
+          f"pruning / none (1 worker): {per_hour[(1, 'median')] / per_hour[(1, 'none')]:.2f}x")
+
+
+def default_budget(params: dict, tmp: Path) -> None:
+    fam = params["tune"]["audio"]
+    print(f"\ndefault budget ({fam['trials']} trials of {fam['epochs']} epochs, {params['tune']['workers']} workers),"
+          " validation UA, seeds 0, 1, 2")
+    found = [search(params, params["tune"]["workers"], params["tune"]["pruner"], s, fam["trials"], fam["timeout_s"],
+                    tmp)["best"] for s in (0, 1, 2)]
+    pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
+    default = [hand_set(params, s, fam["epochs"]) for s in (0, 1, 2)]
+    reference = run_reference("audio", AUDIO, None, pd.read_parquet("data/interim/utterances.parquet"),
+                              pd.read_parquet(SPLITS), class_set(params["labels"]), params["train"]["fold"],
+                              params["train"]["missing_video"], ReferenceParams(**params["baseline"]))["val"]["ua"]
+    for name, values in (("search, best trial", found), ("hand-set params", default)):
+        print(f"{name:>20s}: {np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}  "
+              f"({', '.join(f'{v:.3f}' for v in values)})")
+    print(f"{'logistic regression':>20s}: {reference:.3f}")
+    print(json.dumps({"found": found, "default": default, "reference": reference}))

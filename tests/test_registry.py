@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.registry import evaluation_table, promote, register, rollback
-from avemo.serving import EmotionModel, serving_config, wait_until_up
+from avemo.serving import BadInput, EmotionModel, serving_config, wait_until_up
 from avemo.training.loop import predict
 from avemo.training.run import StagePaths, run_training
 
@@ -117,6 +117,11 @@ def test_the_pyfunc_on_a_wav_equals_the_training_code_on_the_same_weights(tiny_v
         expected = per_utterance.loc[ids].to_numpy()
         assert np.allclose(served[[f"p_{c}" for c in CLASSES]].to_numpy(), expected, atol=1e-5), family
         assert list(served["emotion"]) == [CLASSES[i] for i in expected.argmax(1)]
+    # The video is decoded beside the audio preparation; its problem still reaches the caller, named.
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00AVI junk")
+    with pytest.raises(BadInput, match="broken.avi"):
+        model.predict(None, table.head(1).assign(video_path=str(broken)))
 
 
 def write_wav(path: Path, seconds: float, rate: int = 16000, silent: bool = False) -> Path:

@@ -19,6 +19,9 @@ import base64
 import binascii
 import io
 import json
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -81,6 +84,7 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         self.noise = NoiseProfile.from_dict(c["noise"]) if c["noise"] else None
         face = FaceParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["video"]["face"].items()})
         self.video = VideoConfig(n_frames=c["video"]["n_frames"], face=face, workers=1)
+        self.decoder = ThreadPoolExecutor(max_workers=1)  # decodes the video while the audio is prepared
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):
@@ -97,15 +101,16 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         if not clips:
             raise BadInput(f"{name}: shorter than one {self.variant.policy.clip_seconds} s clip, which this model "
                            "drops (audio.segment.short=drop)")
+        c = self.config
+        frames = self.decoder.submit(self.frames, row, clips, name) if c["family"] != "audio" else None
         noise = self.noise
-        if noise is None and (self.variant.cleanup or any(c.padded for c in clips)):
+        if noise is None and (self.variant.cleanup or any(clip.padded for clip in clips)):
             noise = estimate_noise([y])  # the variant needed none in training; this input's own quiet frames
         db = item_spectrograms(y, clips, name, self.variant, noise)
-        c = self.config
         inputs = [torch.stack([model_input(d, c["spectrogram"]["floor_db"], c["spectrogram"]["ceiling_db"],
                                            c["crop_ratio"]) for d in db])]
-        if c["family"] != "audio":
-            inputs.append(self.frames(row, clips, name))
+        if frames is not None:
+            inputs.append(frames.result())  # re-raises the decoder's BadInput
         with torch.no_grad():
             logits = self.network(*inputs)
         return torch.softmax(logits.float(), dim=1).mean(dim=0).numpy()
@@ -154,9 +159,6 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
 
 def wait_until_up(url: str, process, seconds: float = 120) -> None:
     """Poll a local server's health URL until it answers; raise with its output if it exits or times out."""
-    import time
-    import urllib.request
-
     deadline = time.time() + seconds
     while True:
         try:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from avemo.data.augment import AugmentParams
-from avemo.data.datasets import BalanceParams, SpectrogramDataset
+from avemo.data.datasets import BalanceParams, SpectrogramDataset, frames_tensor
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 AUG = AugmentParams(enabled=True)
@@ -65,3 +65,18 @@ def test_unknown_fold_or_balance_mode_fails_clearly(tiny_variant, tiny_splits):
         SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES, fold=3)
     with pytest.raises(ValueError, match="balance.mode"):
         BalanceParams(mode="smote")
+
+
+@pytest.mark.parametrize("normalise", ["imagenet", "unit"])
+def test_frame_stacks_are_normalised_pixel_by_pixel_as_the_formula_says(normalise):
+    """The look-up table gives exactly (x / 255 - mean) / std per channel, channels first."""
+    frames = np.random.default_rng(0).integers(0, 256, (4, 6, 10, 3), dtype=np.uint8)
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 255
+    if normalise == "imagenet":
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        x = (x - mean.view(3, 1, 1, 1)) / std.view(3, 1, 1, 1)
+    got = frames_tensor(frames, normalise)
+    assert got.shape == (3, 4, 6, 10) and got.dtype == torch.float32
+    assert torch.equal(got, x)
+    with pytest.raises(ValueError, match="video normalise must be 'imagenet' or 'unit', not 'zscore'"):
+        frames_tensor(frames, "zscore")
