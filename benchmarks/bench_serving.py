@@ -3,7 +3,8 @@
 p50 and p95 over `BENCH_CALLS` calls (default 200), through the pyfunc in-process and through
 `mlflow models serve` (HTTP on loopback), for `avemo-audio` and `avemo-fusion` (alias
 `BENCH_ALIAS`, default champion, else challenger). Also: the cost of loading the model, and
-the share of a call spent in preprocessing (wav, spectrogram, frames, face crop) versus the
+the median time of a call's parts, each timed alone: audio preparation (wav, clips, spectrograms),
+video frames (decode, face crop; the pyfunc runs them beside the audio preparation) and the
 network. Targets on 2 CPU cores (pyfunc p50): audio <= 25 ms, fusion <= 60 ms. Needs the
 pipeline's registered models: `dvc repro register`.
 """
@@ -23,9 +24,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import torch
 
 from avemo.audio.segment import plan_clips
 from avemo.audio.stage import SAMPLE_RATE, item_spectrograms
+from avemo.data.datasets import model_input
 from avemo.params import load_params
 from avemo.registry import evaluation_table
 from avemo.serving import wait_until_up
@@ -71,18 +74,33 @@ def in_process(uri: str, row: dict) -> None:
         t = time.perf_counter()
         model.predict(frame)
         times.append(time.perf_counter() - t)
-    inner = model.unwrap_python_model()
-    prep = []
-    for _ in range(min(CALLS, 50)):
+    print(f"  pyfunc: {percentiles(times)}")
+    parts = preparation_and_network(model.unwrap_python_model(), row)
+    print("  median of a call's parts, each timed alone: " + ", ".join(f"{k} {v:.1f} ms" for k, v in parts.items()))
+
+
+def preparation_and_network(inner, row: dict, calls: int = 50) -> dict[str, float]:
+    """Audio preparation (wav, clips, spectrograms), video frames (decode, face crop; the pyfunc runs it beside the
+    audio preparation) and the network alone."""
+    parts: dict[str, list[float]] = {"audio preparation": [], "video frames": [], "network": []}
+    for _ in range(calls):
         t = time.perf_counter()
         name, y = inner.audio(row)
         clips = plan_clips(len(y) / SAMPLE_RATE, inner.variant.policy)
-        item_spectrograms(y, clips, name, inner.variant, inner.noise)
-        if inner.config["family"] != "audio":
-            inner.frames(row, clips, name)
-        prep.append(time.perf_counter() - t)
-    share = np.median(prep) / np.median(times)
-    print(f"  pyfunc: {percentiles(times)}; preprocessing {100 * share:.0f} % of a call, network {100 * (1 - share):.0f} %")
+        c = inner.config
+        db = item_spectrograms(y, clips, name, inner.variant, inner.noise)
+        inputs = [torch.stack([model_input(d, c["spectrogram"]["floor_db"], c["spectrogram"]["ceiling_db"],
+                                           c["crop_ratio"]) for d in db])]
+        parts["audio preparation"].append(time.perf_counter() - t)
+        if c["family"] != "audio":
+            t = time.perf_counter()
+            inputs.append(inner.frames(row, clips, name))
+            parts["video frames"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with torch.no_grad():
+            inner.network(*inputs)
+        parts["network"].append(time.perf_counter() - t)
+    return {k: 1000 * float(np.median(v)) for k, v in parts.items() if v}
 
 
 def served(uri: str, row: dict) -> None:
