@@ -58,6 +58,11 @@ def flatten(d: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def log_epoch(epoch: int, record: dict) -> None:
+    """A training loop's per-epoch record as metrics of the active run, stepped by epoch."""
+    mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()

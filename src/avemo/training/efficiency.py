@@ -20,7 +20,7 @@ from avemo.data.splits import split_tags
 from avemo.determinism import environment, pin_cpu
 from avemo.labels import class_set
 from avemo.reports import write_json
-from avemo.tracking import flatten, git_commit, input_hashes, use_experiment
+from avemo.tracking import flatten, git_commit, input_hashes, log_epoch, use_experiment
 from avemo.training.loop import evaluate, pick_device
 from avemo.training.recipe import (
     StageData,
@@ -58,9 +58,7 @@ def run_label_efficiency(params: dict, kind: str, data_paths: StageData, pretrai
     key = fingerprint(stage, kind, {k: params[k] for k in ("labels", "train", "models", "pretrain")}, hashes, code_hash())
     resume = ResumeFolder(stage, key)
     use_experiment("fusion")
-    saved = resume.read("mlflow") or {}
-    with mlflow.start_run(run_id=saved.get("parent"), run_name=None if saved.get("parent") else stage) as parent:
-        resume.write("mlflow", {"parent": parent.info.run_id})
+    with resume.mlflow_run("parent", stage) as parent:
         mlflow.set_tags({"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": data_paths.audio.name,
                          "class_set": params["labels"]["set"], **split_tags(pd.read_parquet(data_paths.splits), t["fold"]),
                          **environment(device), **hashes})
@@ -102,7 +100,7 @@ def _train_arm(params, kind, data, train_subset, arm, fraction, seed, pretrained
                          "finetune": finetune if arm == "pretrained" else "full"})
         history = fit(model, "fusion", p, data, seed, Path(tmp), train_set=train_subset,
                       resume_dir=resume.sub(name), fingerprint=key,
-                      on_epoch=lambda ep, r: mlflow.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=ep))
+                      on_epoch=log_epoch)
         test, _, _ = evaluate(model, test_loader, device, data.test.classes)
         mlflow.log_metrics({"test_ua": test["ua"], "test_wa": test["wa"], "train_items": len(train_subset.items)})
         return {"fraction": fraction, "arm": arm, "seed": seed, "labels": len(train_subset.items),

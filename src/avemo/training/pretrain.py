@@ -19,7 +19,14 @@ from avemo.models.audio import AudioNet
 from avemo.models.video import VideoNet
 from avemo.params import as_tuples
 from avemo.reports import write_json
-from avemo.tracking import flatten, git_commit, input_hashes, log_inputs, use_experiment
+from avemo.tracking import (
+    flatten,
+    git_commit,
+    input_hashes,
+    log_epoch,
+    log_inputs,
+    use_experiment,
+)
 from avemo.training.loop import TrainConfig, pick_device, seed_everything, train
 from avemo.training.recipe import audio_config, video_config
 from avemo.training.resume import ResumeFolder, code_hash, fingerprint
@@ -60,18 +67,15 @@ def run_pretraining(params: dict, kind: str, audio_dir: Path, video_dir: Path, s
                       {k: t[k] for k in ("threads", "cpu_isa", "fold", "crop_ratio", "video_normalise", "loop")},
                       hashes, code_hash())
     resume = ResumeFolder(stage, key)
-    saved = resume.read("mlflow") or {}
     use_experiment("pretrain")
-    with mlflow.start_run(run_id=saved.get("run"), run_name=None if saved.get("run") else stage) as run:
-        resume.write("mlflow", {"run": run.info.run_id})
+    with resume.mlflow_run("run", stage) as run:
         mlflow.set_tags({"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": audio_dir.name,
                          "labels_used": "none", "pairs_train": len(train_set), "pairs_val": len(val_set),
                          **environment(pick_device(cfg.device)), **hashes})
         mlflow.log_params(flatten({"pretrain": params["pretrain"], "kind": kind, "models": params["models"]}))
         log_inputs({audio_dir.name: audio_dir, f"video-{video_dir.name}": video_dir, "splits": splits_path}, hashes)
         history = train(model, train_set, val_set, [], cfg, out_dir, resume_dir=resume.sub("loop"), fingerprint=key,
-                        task=SyncTask(p), on_epoch=lambda e, r: mlflow.log_metrics(
-                            {k: v for k, v in r.items() if k != "epoch"}, step=e))
+                        task=SyncTask(p), on_epoch=log_epoch)
         if history.resumed_from > 0:
             print(f"{stage}: resumed from epoch {history.resumed_from}", flush=True)
             mlflow.set_tag("resumed_from_epoch", history.resumed_from)

@@ -15,8 +15,12 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import mlflow
 
 import avemo
 
@@ -66,6 +70,15 @@ class ResumeFolder:
         tmp = self.path / f"{name}.json.tmp"
         tmp.write_text(json.dumps(record))
         tmp.replace(self.path / f"{name}.json")  # atomic: a kill never leaves half a record
+
+    @contextmanager
+    def mlflow_run(self, name: str, run_name: str, nested: bool = False) -> Iterator[mlflow.ActiveRun]:
+        """Start the MLflow run `name` of this stage, or reopen the one an interrupted attempt started."""
+        saved = self.read("mlflow") or {}
+        with mlflow.start_run(run_id=saved.get(name), run_name=None if saved.get(name) else run_name,
+                              nested=nested) as run:
+            self.write("mlflow", {**(self.read("mlflow") or {}), name: run.info.run_id})
+            yield run
 
     def finish(self) -> None:
         """The stage's outputs are written: nothing left to resume."""

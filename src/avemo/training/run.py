@@ -32,6 +32,7 @@ from avemo.tracking import (
     flatten,
     git_commit,
     input_hashes,
+    log_epoch,
     log_evaluation,
     log_inputs,
     pip_requirements,
@@ -104,7 +105,6 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
     tracked = rank == 0
     if tracked:
         use_experiment(family)
-    saved_runs = resume.read("mlflow") or {}
     run_params = {"family": family, "model": kind, "variant": variant, "classes": ",".join(classes),
                   "seeds": ",".join(map(str, seeds)), "train": t, "models": params["models"],
                   "labels.set": params["labels"]["set"], "world_size": rank_and_world()[1],
@@ -113,11 +113,8 @@ def _run_training(family: str, kind: str, variant: str, stage: str, params: dict
             **split_tags(pd.read_parquet(paths.splits), t["fold"]),
             "class_set": params["labels"]["set"], "items_train": len(data.train), "items_val": len(data.val),
             "items_test": len(data.test), **environment(device), **hashes}
-    parent = (mlflow.start_run(run_id=saved_runs.get("parent"), run_name=None if saved_runs.get("parent") else stage)
-              if tracked else nullcontext())
-    with parent as parent_run:
+    with resume.mlflow_run("parent", stage) if tracked else nullcontext() as parent_run:
         if tracked:
-            resume.write("mlflow", {**saved_runs, "parent": parent_run.info.run_id})
             mlflow.set_tags({k: str(v) for k, v in tags.items()})
             mlflow.log_params(flatten(run_params))
             log_inputs({variant: paths.audio, "splits": paths.splits}
@@ -161,17 +158,13 @@ def _train_seed(family: str, kind: str, stage: str, params: dict, data, paths: S
                                 "init_pretrained": paths.init_pretrained}, seed) if family == "fusion" else (None, None)
     model = prepare_model(family, kind, params, data, seed, init)
     out_dir = paths.model_dir / f"seed-{seed}" if several else paths.model_dir
-    saved_runs = resume.read("mlflow") or {}
-    child_id = saved_runs.get(f"seed-{seed}")
-    child = (mlflow.start_run(run_id=child_id, run_name=None if child_id else f"{stage} seed {seed}", nested=True)
+    child = (resume.mlflow_run(f"seed-{seed}", f"{stage} seed {seed}", nested=True)
              if tracked and several else nullcontext(mlflow.active_run()))
     with child as run:
         if tracked and several:
-            resume.write("mlflow", {**saved_runs, f"seed-{seed}": run.info.run_id})
             mlflow.set_tags({"dvc_stage": stage, "seed": seed, "git_commit": git_commit()})
             mlflow.log_params({"seed": seed, "family": family, "model": kind})
-        log = (lambda epoch, record: mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"},
-                                                        step=epoch)) if tracked else None
+        log = log_epoch if tracked else None
         history = fit(model, family, params, data, seed, out_dir, on_epoch=log, resume_dir=resume.sub(f"seed-{seed}"),
                       fingerprint=key)
         if history.resumed_from > 0:
