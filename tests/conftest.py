@@ -6,14 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from avemo.corpus.synth import SynthConfig, synthesize
+from avemo.corpus.synth import synthesize
+from avemo.params import Synth, Video
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).resolve().parents[1]
 STANDARD4 = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 
 #: 5 sessions x 1 dialogue x 6 turns: every session, both genders, seconds to make.
-TINY = SynthConfig(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
+TINY = Synth(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
+
+
+def project_params():
+    """The project's params.yaml, typed."""
+    from avemo.params import load_params
+
+    return load_params(PROJECT / "params.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +51,10 @@ def tiny_splits(tiny_utterances):
 def tiny_variant(tiny_utterances, tmp_path_factory):
     """The clip3s-raw variant of the tiny corpus, with params.yaml's spectrogram settings (labelled
     utterances only, as the stage does)."""
-    import yaml
-
-    from avemo.audio.config import variant_config
-    from avemo.audio.stage import build_variant
+    from avemo.audio.variant import build_variant, variant_config
 
     out = tmp_path_factory.mktemp("variant") / "clip3s-raw"
-    audio = yaml.safe_load((PROJECT / "params.yaml").read_text())["audio"]
-    cfg = variant_config({**audio, "workers": 2}, "clip3s", "raw")
+    cfg = variant_config(project_params().audio.model_copy(update={"workers": 2}), "clip3s", "raw")
     build_variant(tiny_utterances[tiny_utterances["class"].notna()], cfg, out)
     return out
 
@@ -60,10 +64,10 @@ def tiny_video(tiny_variant, tmp_path_factory):
     """The video stage's output for the tiny clip3s-raw variant: (folder, table, skipped)."""
     import pandas as pd
 
-    from avemo.video.stage import VideoConfig, build_video
+    from avemo.video.extract import build_video
 
     out = tmp_path_factory.mktemp("video") / "clip3s"
-    table, skipped = build_video(pd.read_parquet(tiny_variant / "clips.parquet"), VideoConfig(workers=2), out)
+    table, skipped = build_video(pd.read_parquet(tiny_variant / "clips.parquet"), Video(workers=2), out)
     return out, table, skipped
 
 
@@ -83,15 +87,11 @@ def project_dir(tmp_path, monkeypatch, empty_mlflow_store, tiny_splits):
     """A working directory with its own MLflow store (mlruns/mlflow.db), the project's params and the tiny splits."""
     import shutil
 
-    import yaml
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "mlruns").mkdir()
     shutil.copy(empty_mlflow_store, tmp_path / "mlruns" / "mlflow.db")
-    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    params["train"]["loop"].update(batch_size=8, epochs=2)
-    params["train"]["log_model"] = False
+    params = project_params().override({"train.loop.batch_size": 8, "train.loop.epochs": 2, "train.seeds": [0]})
     splits = tmp_path / "splits.parquet"
     tiny_splits.to_parquet(splits)
     return params, splits
@@ -157,21 +157,34 @@ def small_project(tmp_path_factory):
     video stages: enough clips for pre-training and label fractions to mean something, seconds to make.
     Short utterances: 20 frames per clip then sample the mouth fast enough to follow the syllables."""
     import pandas as pd
-    import yaml
 
-    from avemo.audio.config import variant_config
-    from avemo.audio.stage import build_variant
+    from avemo.audio.variant import build_variant, variant_config
     from avemo.corpus.iemocap import read_corpus
     from avemo.data.splits import make_splits
-    from avemo.video.stage import VideoConfig, build_video
+    from avemo.video.extract import build_video
 
     root = tmp_path_factory.mktemp("small")
-    synthesize(SynthConfig(seed=5, dialogues_per_session=2, turns_per_dialogue=24, median_seconds=1.5,
+    synthesize(Synth(seed=5, dialogues_per_session=2, turns_per_dialogue=24, median_seconds=1.5,
                            max_seconds=2.2, workers=2), root / "synthetic")
     utterances, _ = read_corpus(root / "synthetic" / "IEMOCAP_full_release", STANDARD4)
     make_splits(utterances, "fixed").to_parquet(root / "splits.parquet")
-    audio = yaml.safe_load((PROJECT / "params.yaml").read_text())["audio"]
-    build_variant(utterances[utterances["class"].notna()], variant_config({**audio, "workers": 2}, "full", "raw"),
-                  root / "full-raw")
-    build_video(pd.read_parquet(root / "full-raw" / "clips.parquet"), VideoConfig(workers=2), root / "video")
+    build_variant(utterances[utterances["class"].notna()],
+                  variant_config(project_params().audio.model_copy(update={"workers": 2}), "full", "raw"), root / "full-raw")
+    build_video(pd.read_parquet(root / "full-raw" / "clips.parquet"), Video(workers=2), root / "video")
     return root
+
+
+def run_stage(params, *argv) -> None:
+    """Run one `avemo` verb in this process, as the CLI would, with these (typed) params."""
+    from avemo.cli import BY_NAME, build_parser, stage_module
+
+    verb = BY_NAME[str(argv[0])]
+    args = build_parser(verb).parse_args([str(a) for a in argv])
+    stage_module(verb).run(args, params)
+
+
+def details(folder: Path) -> dict:
+    """A stage's details.json."""
+    import json
+
+    return json.loads((folder / "details.json").read_text())

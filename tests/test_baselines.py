@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
 
-from avemo.baselines import reference_stage
+from tests.conftest import details, run_stage
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 
@@ -41,8 +41,10 @@ def test_baseline_audio_equals_a_logistic_regression_fitted_here(tiny_variant, t
     params, splits = project_dir
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
-    summary = reference_stage("audio", "baseline_audio", params, tiny_variant, None, utterances, splits,
-                              tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "audio.joblib")
+    run_stage(params, "baseline", "--family", "audio", "--audio", tiny_variant, "--utterances", utterances,
+              "--splits", splits, "--stage", "baseline@audio", "--metrics", tmp_path / "metrics.json",
+              "--details", tmp_path / "details", "--model-out", tmp_path / "audio.joblib")
+    summary = details(tmp_path / "details")
 
     clips = with_roles(pd.read_parquet(tiny_variant / "clips.parquet"), pd.read_parquet(splits))
     X = expected_audio_features(clips, tiny_utterances)
@@ -53,14 +55,16 @@ def test_baseline_audio_equals_a_logistic_regression_fitted_here(tiny_variant, t
     predicted = model.predict(scaler.transform(X[test]))
     present = sorted(set(y[test]))
     expected_ua = recall_score(y[test], predicted, labels=present, average="macro")
-    assert summary["test_ua"]["mean"] == pytest.approx(expected_ua)
-    assert summary["test_wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
+    assert summary["test"]["ua"]["mean"] == pytest.approx(expected_ua)
+    assert summary["test"]["wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
+    headline = json.loads((tmp_path / "metrics.json").read_text())  # what `dvc metrics show` prints
+    assert headline["ua"] == pytest.approx(expected_ua, abs=1e-4) and headline["items"] == test.sum()
+    assert headline["ua_low"] < headline["ua"] < headline["ua_high"]  # one fit: an interval over the test items
 
-    written = json.loads((tmp_path / "metrics.json").read_text())
-    run = mlflow.get_run(written["mlflow_run_id"])
+    run = mlflow.get_run(summary["mlflow_run_id"])
     assert run.data.metrics["test_ua"] == pytest.approx(expected_ua)
     assert run.data.params["model"] == "logistic_regression" and run.data.params["n_features"] == "83"
-    assert pd.read_csv(tmp_path / "plots" / "confusion.csv").shape[0] == test.sum()
+    assert pd.read_csv(tmp_path / "details" / "confusion.csv").shape[0] == test.sum()
     saved = joblib.load(tmp_path / "audio.joblib")  # the fitted reference, as the stage's DVC output
     np.testing.assert_array_equal(saved.predict(X[test]), predicted)
 
@@ -71,10 +75,12 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     params, splits = project_dir
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
-    video = reference_stage("video", "baseline_video", params, tiny_variant, tiny_video[0], utterances, splits,
-                            tmp_path / "v.json", tmp_path / "vp", tmp_path / "v.joblib")
-    fusion = reference_stage("fusion", "baseline_fusion", params, tiny_variant, tiny_video[0], utterances, splits,
-                             tmp_path / "f.json", tmp_path / "fp", tmp_path / "f.joblib")
+    for family in ("video", "fusion"):
+        run_stage(params, "baseline", "--family", family, "--audio", tiny_variant, "--video", tiny_video[0],
+                  "--utterances", utterances, "--splits", splits, "--stage", f"baseline@{family}",
+                  "--metrics", tmp_path / f"{family}.json", "--details", tmp_path / family,
+                  "--model-out", tmp_path / f"{family}.joblib")
+    video, fusion = details(tmp_path / "video"), details(tmp_path / "fusion")
 
     import cv2
 
@@ -92,6 +98,6 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     scaler = StandardScaler().fit(X[train])
     predicted = LogisticRegression(C=1.0, max_iter=5000).fit(scaler.transform(X[train]), y[train]).predict(
         scaler.transform(X[test]))
-    assert video["test_wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
+    assert video["test"]["wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
     run = mlflow.get_run(fusion["mlflow_run_id"])
     assert run.data.params["n_features"] == str(83 + 750)

@@ -23,19 +23,19 @@ from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.registry import evaluation_table, promote, register, rollback
 from avemo.serving import BadInput, EmotionModel, serving_config, wait_until_up
 from avemo.training.loop import predict
-from avemo.training.run import StagePaths, run_training
+from tests.conftest import run_stage
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 pytestmark = pytest.mark.slow
 
 
 def train_and_register(family, tiny_variant, tiny_video, tmp_path, params, name, seed=0):
-    params["train"]["loop"]["seed"] = seed
-    paths = StagePaths(tiny_variant, tiny_video if family == "fusion" else None, tmp_path / "splits.parquet",
-                       tmp_path / name, tmp_path / f"{name}.json", tmp_path / f"{name}-plots")
-    params["train"]["fusion_init"] = "scratch"
-    run_training(family, "cnn", tiny_variant.name, f"train_{name}", params, paths)
-    return register(family, "cnn", params, paths.model_dir, paths.metrics, tiny_variant)
+    params = params.override({"train.seeds": [seed], "train.fusion_init": "scratch"})
+    video = ("--video", tiny_video) if family == "fusion" else ()
+    run_stage(params, "train", "--family", family, "--audio", tiny_variant, *video, "--splits", tmp_path / "splits.parquet",
+              "--stage", f"train_{name}", "--model-dir", tmp_path / name, "--metrics", tmp_path / f"{name}.json",
+              "--details", tmp_path / f"{name}-details")
+    return register(family, params, tmp_path / name, tmp_path / f"{name}-details" / "details.json", tiny_variant)
 
 
 def aliases(name: str) -> dict:
@@ -51,7 +51,7 @@ def test_register_promote_refuse_rollback_and_the_audit_trail(tiny_variant, tiny
     params, _ = project_dir
     first = train_and_register("audio", tiny_variant, None, tmp_path, params, "a")
     assert first["registered"] and first["version"] == 1 and aliases("avemo-audio") == {"challenger": "1"}
-    again = register("audio", "cnn", params, tmp_path / "a", tmp_path / "a.json", tiny_variant)
+    again = register("audio", params, tmp_path / "a", tmp_path / "a-details" / "details.json", tiny_variant)
     assert not again["registered"] and again["version"] == 1  # nothing changed, nothing new
     version = mlflow.MlflowClient().get_model_version("avemo-audio", "1")
     assert version.tags["dvc_stage"] == "train_a" and version.tags["class_set"] == "standard4"
@@ -105,7 +105,7 @@ def test_the_pyfunc_on_a_wav_equals_the_training_code_on_the_same_weights(tiny_v
     for family in ("audio", "fusion"):
         train_and_register(family, tiny_variant, tiny_video[0], tmp_path, params, family)
         model = EmotionModel()
-        (tmp_path / "cfg.json").write_text(json.dumps(serving_config(family, "cnn", params, tiny_variant)))
+        (tmp_path / "cfg.json").write_text(json.dumps(serving_config(params, tiny_variant)))
         model.load(tmp_path / family / "best.pt", tmp_path / "cfg.json")
         dataset = (SpectrogramDataset(tiny_variant, tiny_splits, "test", CLASSES) if family == "audio" else
                    AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "test", CLASSES))

@@ -1,73 +1,92 @@
-"""The results report: every number is a run's metric, every gap says why; the pipeline ends with it."""
+"""The results report: every number is a run's figure with its interval, every verdict comes from the interval of a
+paired difference, every gap names the command that fills it; the pipeline ends with it."""
 
 import json
 import re
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 
 from avemo.report import build_report
-from tests.conftest import PROJECT
+from avemo.stats import Predictions, figure
+from tests.conftest import project_params
 
-PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text())
+PARAMS = project_params()
 CORPUS = {"utterances": 700, "labelled": 484, "hours": 0.64, "classes": ["neutral", "happy", "angry", "sad"]}
+CLASSES = CORPUS["classes"]
+ITEMS = [f"Ses05F_impro01_F{k:03d}_c00" for k in range(120)]
+TRUTH = np.arange(120) % 4
 
 
-def log(experiment: str, stage: str, metrics: dict, params: dict | None = None, tags: dict | None = None) -> str:
+def answers(right: float, seed: int = 0, seeds: int = 3) -> Predictions:
+    """Predictions that are right on a share of the items (each seed slightly differently)."""
+    rng = np.random.default_rng(seed)
+    rows = [np.where(rng.random(120) < right, TRUTH, (TRUTH + 1) % 4) for _ in range(seeds)]
+    return Predictions(ITEMS, TRUTH, rows, [str(s) for s in range(seeds)], CLASSES)
+
+
+def log(experiment: str, stage: str, predictions: Predictions, tmp_path) -> str:
+    """A finished run of a stage as the frame leaves it: figures with intervals, and its predictions."""
+    interval = figure(predictions)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({"dvc_stage": stage, **(tags or {})})
-        mlflow.log_params(params or {})
-        mlflow.log_metrics(metrics)
+        mlflow.set_tags({"dvc_stage": stage})
+        mlflow.log_metrics({"test_ua_mean": interval.estimate, "test_ua_low": interval.low,
+                            "test_ua_high": interval.high})
+        folder = tmp_path / "answers" / run.info.run_id
+        folder.mkdir(parents=True)
+        (folder / "predictions.json").write_text(json.dumps(predictions.to_dict()))
+        mlflow.log_artifact(str(folder / "predictions.json"))
         return run.info.run_id
 
 
-def test_every_number_is_its_run_s_metric_and_a_missing_run_is_a_visible_gap(tmp_path, monkeypatch, empty_mlflow_store):
+def row(text: str, start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_path, monkeypatch, empty_mlflow_store):
     import shutil
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mlruns").mkdir()
     shutil.copy(empty_mlflow_store, tmp_path / "mlruns" / "mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    fixed = {"split_scheme": "fixed", "split_fold": "0"}
-    cnn = log("avemo-audio", "train_audio@cnn-full-raw", {"test_ua": 0.7123}, {"labels.set": "standard4"}, fixed)
-    best = log("avemo-audio", "train_audio_best", {"test_ua_mean": 0.7512, "test_ua_sd": 0.0231},
-               {"labels.set": "standard4", "train.augment.enabled": "False"}, fixed)
-    video = log("avemo-video", "train_video", {"test_ua_mean": 0.7081, "test_ua_sd": 0.0144},
-                {"labels.set": "standard4", "train.augment.enabled": "False"}, fixed)
-    reference = log("avemo-audio", "baseline_audio", {"test_ua": 0.6931}, tags={"class_set": "standard4", **fixed})
-    # Newer runs of other splits and settings: a LOSO fold and an augmented search's model.
-    loso = log("avemo-fusion", "train_fusion_best", {"test_ua_mean": 0.8123, "test_ua_sd": 0.01},
-               {"labels.set": "standard4", "train.augment.enabled": "False"}, {"split_scheme": "loso", "split_fold": "2"})
-    augmented = log("avemo-audio", "train_audio_best", {"test_ua_mean": 0.6601, "test_ua_sd": 0.02},
-                    {"labels.set": "standard4", "train.augment.enabled": "True"}, fixed)
-    tune = {"audio": {"best_value_val_ua": 0.7011, "best_trial": 3, "hand_set_value_val_ua": 0.6802,
-                      "best_params": {"train.loop.lr": 0.003}, "mlflow_parent_run_id": "abcdef1234567890"}}
+    best = log("avemo-audio", "train_audio_best", answers(0.8), tmp_path)
+    log("avemo-audio", "baseline@audio", answers(0.5, seed=1, seeds=1), tmp_path)
+    log("avemo-audio", "train_audio_aug", answers(0.8, seed=2), tmp_path)  # the same skill: no difference shown
+    grid = log("avemo-audio", "train_audio@cnn-full-raw", answers(0.7, seed=3), tmp_path)
+    for k, right in enumerate((0.6, 0.7, 0.65, 0.75)):
+        log("avemo-audio", f"train_audio_loso@{k}", answers(right, seed=10 + k), tmp_path)
+        log("avemo-audio", f"baseline_loso@audio-{k}", answers(right - 0.2, seed=20 + k, seeds=1), tmp_path)
+    tune = {"audio": {"trials": {"complete": 7, "pruned": 3, "fail": 0, "running": 0},
+                      "budget": {"trials": 10, "epochs_per_trial": 12, "timeout_s": None, "min_complete": 3},
+                      "time_limit_reached": False, "searched_enough": True,
+                      "best": {"trial": 3, "val_ua": 0.7011, "params": {}}, "hand_set": {"trial": 0, "val_ua": 0.6802},
+                      "gain": None, "chosen": {"trial": 0, "overrides": {}, "why": "the hand-set params: ..."},
+                      "mlflow_parent_run_id": "abcdef1234567890"}}
     text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune)
 
-    assert text.startswith(f"# Results on `{PARAMS['corpus']['root']}`")
-    assert f"0.712 (run `{cnn[:8]}`)" in text
-    assert f"0.751 ± 0.023 (run `{best[:8]}`)" in text and f"0.708 ± 0.014 (run `{video[:8]}`)" in text
-    assert f"0.693 (run `{reference[:8]}`)" in text
-    assert "| 0.680 | 0.701 (trial 3) |" in text
-    # The headline rows keep the fixed split's unaugmented runs; the others go to their own tables.
-    audio_row = next(line for line in text.splitlines() if line.startswith("| audio (best searched model) | `standard4`"))
-    assert f"0.751 ± 0.023 (run `{best[:8]}`)" in audio_row
-    assert f"| on (10-row shift, ±10° rotation) | 0.660 ± 0.020 (run `{augmented[:8]}`)" in text
-    fusion_row = next(line for line in text.splitlines() if line.startswith("| audio + video (two-stream) | `standard4`"))
-    assert "— (not run)" in fusion_row
-    fusion_loso = next(line for line in text.splitlines() if line.startswith("| audio + video | "))
-    assert fusion_loso.split(" | ")[3] == f"0.812 ± 0.010 (run `{loso[:8]}`)"  # fold 2 (test Session 3)
-    assert fusion_loso.endswith("| 0.812 over 1 fold(s) |")
-    # Stages that did not run show a gap and how to fill it, never a zero.
-    assert "— (not run: add to `train.audio_models`" in text
-    assert "run `dvc exp run -S split.scheme=loso -S train.fold=0`" in text
-    assert "not run: `dvc repro train_audio_random`" in text and "run `dvc exp run -S labels.set=paper3`" in text
+    assert text.startswith(f"# Results on `{PARAMS.corpus.root}`")
+    headline = figure(answers(0.8))
+    assert f"{headline.text()} `{best[:8]}`" in row(text, "| audio | `standard4`")
+    assert f"`{grid[:8]}`" in row(text, "| cnn |")
+    # Verdicts come from the intervals: 0.8 against 0.5 is better; the same skill again shows no difference.
+    assert "**better**" in row(text, "| audio | `standard4`")
+    assert "**no difference shown**" in row(text, "| on - off |")
+    # Leave-one-session-out: five folds (fold 4 is the headline run), their mean and a t-interval over folds.
+    loso = row(text.split("## 6.")[1], "| audio | ")
+    assert loso.count("`") >= 10 and "over folds" not in loso
+    assert re.search(r"\| 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \|$", loso)
+    assert "audio minus its reference, paired by fold" in text and "emotion2vec" in text
+    assert row(text.split("## 7.")[1], "| audio | 7 complete, 3 pruned, 0 failed of 10 x 12 epochs |")
+    # Stages that did not run show the gap and the exact command, never a zero.
+    assert "— (gap: `dvc repro study/dvc.yaml:train_audio@cnn_lstm-full-clean`, or `make study`)" in text
+    assert "— (gap: `dvc repro train_video`, or `make study`)" in text
+    assert "— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)" in text
     assert not re.search(r"\| 0\.000", text)
     assert "52.23" in text  # the study's numbers in their own column
-    # Without a label-efficiency run the figures folder (a DVC output) still holds the modalities chart.
-    assert "— (train_fusion_pretrained not run" in text
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["modalities.png"]
 
 
@@ -76,10 +95,9 @@ def test_dvc_repro_of_the_whole_default_pipeline_ends_with_the_report_naming_its
     from tests.pipeline.project import make_project, run
 
     quick = {"synth": {"dialogues_per_session": 2},  # pre-training pairs another dialogue with every clip
-             "train": {"seeds": [0, 1], "log_model": False, "loop": {"epochs": 1}, "video": {"epochs": 1},
-                       "fusion": {"epochs": 1}},
+             "train": {"seeds": [0, 1], "loop": {"epochs": 1}, "video": {"epochs": 1}, "fusion": {"epochs": 1}},
              "tune": {"workers": 1, "audio": {"trials": 2, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1}},
-             "pretrain": {"loop": {"epochs": 1}, "efficiency": {"fractions": [0.5, 1.0], "loop": {"epochs": 1}}}}
+             "pretrain": {"loop": {"epochs": 1}}}
     project = make_project(tmp_path / "proj", quick)
     run(["dvc", "repro"], project)
     text = (project / "reports" / "results.md").read_text()
@@ -87,7 +105,7 @@ def test_dvc_repro_of_the_whole_default_pipeline_ends_with_the_report_naming_its
     registry = json.loads((project / "reports" / "registry.json").read_text())
     assert registry["audio"]["model"] == "avemo-audio" and registry["fusion"]["model"] == "avemo-fusion"
     status = run(["dvc", "status"], project).stdout
-    assert "up to date" in status
+    assert status.split() == ["report:", "always", "changed"]  # a view of the tracking store, rendered every time
 
     # A fresh clone of the committed result (git's files only: no DVC cache, no MLflow store) runs every
     # stage again, so its store holds every run its report names; none is skipped as "didn't change".

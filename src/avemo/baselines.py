@@ -12,45 +12,25 @@ scikit-learn's LogisticRegression. Deterministic: no seeds.
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
-import joblib
 import librosa
-import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from avemo.audio.stage import SAMPLE_RATE, load_wav
+from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import items_for_role
-from avemo.data.splits import split_tags
-from avemo.labels import class_set
-from avemo.metrics import classification_metrics, summarise_runs
+from avemo.metrics import classification_metrics
 from avemo.parallel import parallel_map
-from avemo.reports import write_json
-from avemo.tracking import (
-    flatten,
-    git_commit,
-    input_hashes,
-    log_evaluation,
-    log_inputs,
-    use_experiment,
-)
+from avemo.params import Baseline
 
 FAMILIES = ("audio", "video", "fusion")
 LOGMEL = {"n_fft": 400, "hop_length": 160, "n_mels": 40}
 FACE_GRID = (25, 15)  # width x height of the grey thumbnails
-
-
-@dataclass(frozen=True)
-class ReferenceParams:
-    C: float = 1.0  # inverse regularisation strength of the logistic regression
-    max_iter: int = 5000
 
 
 def logmel_statistics(y: np.ndarray) -> np.ndarray:
@@ -84,7 +64,7 @@ def video_features(frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.stack([face_statistics(frames[r]) for r in rows])
 
 
-def fit_reference(X: np.ndarray, y: np.ndarray, p: ReferenceParams) -> Pipeline:
+def fit_reference(X: np.ndarray, y: np.ndarray, p: Baseline) -> Pipeline:
     """Standardise with the training rows' statistics, then a logistic regression."""
     return make_pipeline(StandardScaler(), LogisticRegression(C=p.C, max_iter=p.max_iter)).fit(X, y)
 
@@ -114,7 +94,7 @@ def features(family: str, items: pd.DataFrame, wav_of: dict[str, str], frames: n
 
 
 def run_reference(family: str, audio_dir: Path, video_dir: Path | None, utterances: pd.DataFrame,
-                  splits: pd.DataFrame, classes: list[str], fold: int, missing_video: str, p: ReferenceParams,
+                  splits: pd.DataFrame, classes: list[str], fold: int, missing_video: str, p: Baseline,
                   workers: int = 0) -> dict:
     """Fit on the training role, evaluate on val and test: metrics, predictions and feature count."""
     if family not in FAMILIES:
@@ -127,7 +107,8 @@ def run_reference(family: str, audio_dir: Path, video_dir: Path | None, utteranc
     frames = np.load(video_dir / "frames.npy", mmap_mode="r") if video_dir is not None else None
     X = {role: features(family, table, wav_of, frames, workers) for role, table in items.items()}
     model = fit_reference(X["train"], items["train"]["target"].to_numpy(), p)
-    out = {"n_features": int(X["train"].shape[1]), "items": {r: len(t) for r, t in items.items()}}
+    out = {"n_features": int(X["train"].shape[1]), "items": {r: len(t) for r, t in items.items()},
+           "test_items": items["test"]["clip_id"].tolist()}
     for role in ("val", "test"):
         y_true = items[role]["target"].to_numpy()
         y_pred = model.predict(X[role])
@@ -135,42 +116,3 @@ def run_reference(family: str, audio_dir: Path, video_dir: Path | None, utteranc
         out[f"{role}_predictions"] = (y_true, y_pred)
     out["model"] = model
     return out
-
-
-def reference_stage(family: str, stage: str, params: dict, audio_dir: Path, video_dir: Path | None,
-                    utterances: Path, splits: Path, metrics: Path, plots: Path, model_out: Path) -> dict:
-    """The `baseline_<family>` stage: fit, evaluate, one MLflow run, the metrics file of a training stage, and
-    the fitted reference (`joblib.load` gives the scikit-learn pipeline; a DVC output, so a fresh clone refits it)."""
-    classes = class_set(params["labels"])
-    t, p = params["train"], ReferenceParams(**params["baseline"])
-    split_table = pd.read_parquet(splits)
-    result = run_reference(family, audio_dir, video_dir, pd.read_parquet(utterances), split_table,
-                           classes, t["fold"], t["missing_video"], p)
-    test = result["test"]
-    hashes = input_hashes([x for x in (audio_dir, video_dir, splits) if x is not None])
-    use_experiment(family)
-    with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({"git_commit": git_commit(), "dvc_stage": stage, "dataset_variant": audio_dir.name,
-                         "class_set": params["labels"]["set"], "reference": "logistic regression on summary statistics",
-                         **split_tags(split_table, t["fold"]),
-                         **{f"items_{r}": n for r, n in result["items"].items()}, **hashes})
-        mlflow.log_params(flatten({"family": family, "model": "logistic_regression", "n_features": result["n_features"],
-                                   "baseline": asdict(p), "fold": t["fold"], "missing_video": t["missing_video"]}))
-        log_inputs({audio_dir.name: audio_dir, "splits": splits}
-                   | ({f"video-{video_dir.name}": video_dir} if video_dir else {}), hashes)
-        mlflow.log_metrics({"val_ua": result["val"]["ua"], "val_wa": result["val"]["wa"]})
-        with tempfile.TemporaryDirectory() as tmp:
-            log_evaluation(test, classes, [], Path(tmp))
-        model_out.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(result["model"], model_out)
-        mlflow.log_artifact(str(model_out), "model")
-        record = {"mlflow_run_id": run.info.run_id, "test_recall": test["recall"],
-                  **{f"test_{m}": test[m] for m in ("ua", "wa", "f1_macro")}}
-    summary = summarise_runs({"none": record}, "none")
-    summary["mlflow_run_id"] = record["mlflow_run_id"]
-    write_json(metrics, summary)
-    plots.mkdir(parents=True, exist_ok=True)
-    y_true, y_pred = result["test_predictions"]
-    names = np.array(classes)
-    pd.DataFrame({"actual": names[y_true], "predicted": names[y_pred]}).to_csv(plots / "confusion.csv", index=False)
-    return summary

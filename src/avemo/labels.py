@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from avemo.params import Labels
 
-def label_mapping(labels: dict) -> dict[str, str]:
-    """The raw-label -> class mapping chosen by `labels.set` in params.yaml."""
-    name = labels["set"]
-    if name not in labels["sets"]:
-        raise ValueError(f"labels.set={name!r} is not one of {sorted(labels['sets'])}")
-    return dict(labels["sets"][name])
+
+def label_mapping(labels: Labels) -> dict[str, str]:
+    """The raw-label -> class mapping chosen by `labels.set`."""
+    return dict(labels.sets[labels.set])
 
 
 def class_names(mapping: dict[str, str]) -> list[str]:
@@ -16,6 +15,6 @@ def class_names(mapping: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(mapping.values()))
 
 
-def class_set(labels: dict) -> list[str]:
+def class_set(labels: Labels) -> list[str]:
     """The class names of the chosen label set, in class-index order."""
     return class_names(label_mapping(labels))

@@ -25,22 +25,3 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "support": {c: int(s) for c, s in zip(classes, support)},
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
-
-
-SUMMARY_METRICS = ("ua", "wa", "f1_macro")
-
-
-def summarise_runs(results: dict[str, dict], kept: str) -> dict:
-    """The metrics file of a stage: per metric the mean, the sample sd over runs (None for one run)
-    and each run's value (runs are seeds, or a single deterministic fit); and the kept model's figures."""
-    summary = {}
-    for m in SUMMARY_METRICS:
-        values = np.array([r[f"test_{m}"] for r in results.values()])
-        summary[f"test_{m}"] = {"mean": float(values.mean()),
-                                "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
-                                "per_seed": {str(s): float(r[f"test_{m}"]) for s, r in results.items()}}
-    summary["seeds"] = [s for s in results if s != "none"]
-    best = results[kept]
-    summary["model"] = {"seed": kept, "mlflow_run_id": best["mlflow_run_id"],
-                        **{f"test_{m}": best[f"test_{m}"] for m in SUMMARY_METRICS}, "test_recall": best["test_recall"]}
-    return summary

@@ -5,10 +5,10 @@
 DVC stage, variant, class set, input md5s, params, test metrics), aliased `challenger`.
 `promote` evaluates challenger and champion itself, on the held-out test utterances through
 the pyfunc (mlflow.models.evaluate: the serving path), and moves `champion` only if the
-challenger gains at least `min_delta` on the metric (mlflow.validate_evaluation_results).
-Every decision is written as a tag on the version and a line of reports/promotions.jsonl.
-Aliases move last, in one call, and are put back if anything after it fails: a failure
-leaves them exactly as they were.
+challenger's paired gain on the same utterances has a 95 % interval above `min_delta` (stats.py:
+the rule every verdict of the project follows). Every decision, with its interval, is written as
+a tag on the version and a line of the audit trail. Aliases move last, in one call, and are put
+back if anything after it fails: a failure leaves them exactly as they were.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.models import MetricThreshold, make_metric
-from mlflow.models.evaluation.validation import ModelValidationFailedException
+from mlflow.models import make_metric
 
 import avemo
 from avemo.data.datasets import items_for_role
 from avemo.labels import class_set
+from avemo.params import Params
 from avemo.serving import EmotionModel, serving_config, signature
+from avemo.stats import BETTER, Predictions, compare
 from avemo.tracking import (
     CLASSIC_ML,
     flatten,
@@ -54,11 +55,18 @@ def _experiment() -> str:
                                     artifact_location=(Path("mlruns") / "artifacts" / EXPERIMENT).resolve().as_uri())
 
 
-def register(family: str, kind: str, params: dict, model_dir: Path, metrics: Path, audio_dir: Path) -> dict:
-    """Register a training stage's kept model (model_dir/best.pt); nothing new if this exact model is registered."""
+class PromotionHalfDone(RuntimeError):
+    """A promotion or rollback failed after it began changing the registry (the message says what was restored)."""
+
+
+def register(family: str, params: Params, model_dir: Path, details: Path, audio_dir: Path) -> dict:
+    """Register a training stage's kept model (model_dir/best.pt); nothing new if this exact model is registered.
+
+    `details` is the training stage's details.json: its run, kept seed and figures with intervals.
+    """
     name = MODEL_NAMES[family]
-    summary = json.loads(metrics.read_text())
-    config = serving_config(family, kind, params, audio_dir)
+    summary = json.loads(details.read_text())
+    config = serving_config(params, audio_dir)
     weights = model_dir / "best.pt"
     fingerprint = hashlib.md5(weights.read_bytes() + json.dumps(config, sort_keys=True).encode()).hexdigest()
     client = mlflow.MlflowClient(tracking_uri())
@@ -67,19 +75,19 @@ def register(family: str, kind: str, params: dict, model_dir: Path, metrics: Pat
     if known:
         return {"model": name, "version": int(known[0].version), "registered": False, "fingerprint": fingerprint}
     training = client.get_run(summary["mlflow_run_id"])
+    test = summary["test"]
     tags = {"fingerprint": fingerprint, "git_commit": git_commit(), "dvc_stage": training.data.tags.get("dvc_stage", ""),
-            "dataset_variant": training.data.tags.get("dataset_variant", ""), "class_set": params["labels"]["set"],
+            "dataset_variant": training.data.tags.get("dataset_variant", ""), "class_set": params.labels.set,
             "training_run_id": summary["mlflow_run_id"], "seed": str(summary["model"]["seed"]),
             **{k: v for k, v in training.data.tags.items() if k.startswith(("data.", "env."))},
-            **{f"test_{m}_mean": f"{summary[f'test_{m}']['mean']:.4f}" for m in ("ua", "wa", "f1_macro")},
-            **{f"test_{m}_sd": f"{summary[f'test_{m}']['sd'] or 0:.4f}" for m in ("ua", "wa", "f1_macro")},
-            **{f"test_{m}": f"{summary['model'][f'test_{m}']:.4f}" for m in ("ua", "wa", "f1_macro")}}
+            **{f"test_{m}_{part}": f"{test[m][part]:.4f}" for m in ("ua", "wa", "f1") for part in ("mean", "low", "high")},
+            **{f"test_{m}_seed": f"{test[m]['per_seed'][str(summary['model']['seed'])]:.4f}" for m in ("ua", "wa", "f1")}}
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=_experiment(),
                                                                 run_name=f"register {tags['dvc_stage']}") as run:
         config_path = Path(tmp) / "serving.json"
         config_path.write_text(json.dumps(config, indent=2))
         mlflow.set_tags({k: v for k, v in tags.items() if not k.startswith("data.")} | {"registered_model": name})
-        mlflow.log_params(flatten({"params": {k: params[k] for k in ("labels", "train", "models")}}))
+        mlflow.log_params(flatten({"params": params.yaml_values(["labels", "train", "models"])}))
         info = mlflow.pyfunc.log_model(name="emotion_model", python_model=EmotionModel(),
                                        artifacts={"weights": str(weights), "config": str(config_path)},
                                        code_paths=[str(Path(avemo.__file__).parent)], signature=signature(),
@@ -92,14 +100,14 @@ def register(family: str, kind: str, params: dict, model_dir: Path, metrics: Pat
             "run_id": run.info.run_id}
 
 
-def evaluation_table(family: str, params: dict, utterances: pd.DataFrame, splits: pd.DataFrame,
+def evaluation_table(family: str, params: Params, utterances: pd.DataFrame, splits: pd.DataFrame,
                      video_dir: Path | None = None) -> pd.DataFrame:
     """The held-out test utterances as raw input (wav, and for fusion the video window and side), with labels.
 
     Fusion drops the utterances whose video the video stage could not read, as training did.
     """
-    classes = class_set(params["labels"])
-    items = items_for_role(utterances, splits, "test", params["train"]["fold"], classes)
+    classes = class_set(params.labels)
+    items = items_for_role(utterances, splits, "test", params.train.fold, classes)
     table = pd.DataFrame({"audio_path": items["wav_path"], "label": items["class"]})
     if family == "fusion":
         video = pd.read_parquet(video_dir / "clips.parquet").groupby("utterance_id")["has_video"].all()
@@ -120,15 +128,17 @@ def _ua(predictions: pd.Series, targets: pd.Series, metrics) -> float:
 UA = make_metric(eval_fn=_ua, greater_is_better=True, name="ua")
 
 
-def evaluate(name: str, version: str, table: pd.DataFrame):
+def evaluate(name: str, version: str, table: pd.DataFrame) -> tuple[object, list[str]]:
     """Run the registered pyfunc itself on the raw test table (the serving path), then MLflow's classifier
-    evaluation of its answers (an evaluation run in MLflow); return the evaluation result."""
+    evaluation of its answers (an evaluation run in MLflow); return the evaluation result and the answers."""
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    answers = table.assign(emotion=model.predict(table.drop(columns=["label"]))["emotion"].to_numpy())
+    emotions = model.predict(table.drop(columns=["label"]))["emotion"].tolist()
+    answers = table.assign(emotion=emotions)
     with mlflow.start_run(experiment_id=_experiment(), run_name=f"evaluate {name} v{version}"):
         mlflow.set_tags({"registered_model": name, "model_version": version})
-        return mlflow.models.evaluate(data=answers, targets="label", predictions="emotion", model_type="classifier",
-                                      extra_metrics=[UA], evaluators=["default"])
+        result = mlflow.models.evaluate(data=answers, targets="label", predictions="emotion", model_type="classifier",
+                                        extra_metrics=[UA], evaluators=["default"])
+    return result, emotions
 
 
 @dataclass
@@ -139,10 +149,12 @@ class Decision:
     to_version: str | None
     metrics: dict
     reason: str
+    gain: dict | None = None  # the paired difference challenger - champion, its interval and verdict
 
     def line(self) -> dict:
         return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": self.model, "decision": self.action,
-                "from": self.from_version, "to": self.to_version, "metrics": self.metrics, "reason": self.reason}
+                "from": self.from_version, "to": self.to_version, "metrics": self.metrics, "reason": self.reason,
+                "gain": self.gain}
 
 
 @dataclass
@@ -162,7 +174,8 @@ def _alias(client: mlflow.MlflowClient, name: str, alias: str) -> Version | None
 
 def promote(name: str, table: pd.DataFrame, metric: str = "ua", min_delta: float = 0.0, dry_run: bool = False,
             audit: Path = AUDIT) -> Decision:
-    """Evaluate challenger and champion on `table` and move `champion` if the challenger gains `min_delta`."""
+    """Evaluate challenger and champion on `table`; move `champion` if the challenger's gain has an interval above
+    `min_delta`."""
     client = mlflow.MlflowClient(tracking_uri())
     challenger, champion = _alias(client, name, "challenger"), _alias(client, name, "champion")
     if challenger is None:
@@ -170,38 +183,44 @@ def promote(name: str, table: pd.DataFrame, metric: str = "ua", min_delta: float
     if champion is not None and champion.version == challenger.version:
         return Decision(name, "none", champion.version, challenger.version, {},
                         f"version {challenger.version} is already the champion")
-    results = {challenger.version: evaluate(name, challenger.version, table)}
-    if champion is not None:
-        results[champion.version] = evaluate(name, champion.version, table)
-    scores = {v: {m: float(r.metrics[m]) for m in (metric, "accuracy_score", "f1_score") if m in r.metrics}
-              for v, r in results.items()}
+    versions = [challenger.version] + ([champion.version] if champion else [])
+    evaluated = {v: evaluate(name, v, table) for v in versions}
+    scores = {f"v{v}": {m: float(r.metrics[m]) for m in (metric, "accuracy_score", "f1_score") if m in r.metrics}
+              for v, (r, _) in evaluated.items()}
     if champion is None:
-        action, reason = "promote", f"first champion of {name}"
-    else:
-        action, reason = gate(metric, min_delta, results[challenger.version], results[champion.version])
-    decision = Decision(name, action, champion.version if champion else None, challenger.version,
-                        {f"v{v}": s for v, s in scores.items()}, reason)
+        return _decide(client, Decision(name, "promote", None, challenger.version, scores, f"first champion of {name}"),
+                       dry_run, audit)
+    gain = paired_gain(table, evaluated[challenger.version][1], evaluated[champion.version][1], metric, min_delta)
+    action, reason = gate(gain, metric, min_delta)
+    return _decide(client, Decision(name, action, champion.version, challenger.version, scores, reason, gain.to_dict()),
+                   dry_run, audit)
+
+
+def _decide(client: mlflow.MlflowClient, decision: Decision, dry_run: bool, audit: Path) -> Decision:
     if not dry_run:
         enact(client, decision, audit)
     return decision
 
 
-def gate(metric: str, min_delta: float, candidate, baseline) -> tuple[str, str]:
-    """('promote' | 'refuse', why): the challenger must gain at least `min_delta` on `metric`.
+def paired_gain(table: pd.DataFrame, challenger: list[str], champion: list[str], metric: str, margin: float):
+    """Challenger minus champion on the same test utterances, with its 95 % interval over them."""
+    classes = sorted(set(table["label"]) | set(challenger) | set(champion))
+    index = {c: k for k, c in enumerate(classes)}
+    items = [str(k) for k in range(len(table))]
+    truth = [index[c] for c in table["label"]]
+    answers = [Predictions(items, truth, [[index[c] for c in emotions]], ["model"], classes)
+               for emotions in (challenger, champion)]
+    return compare(*answers, metric=metric if metric in ("ua", "wa", "f1") else "ua", margin=margin)
 
-    A positive delta is MLflow's own gate (validate_evaluation_results with min_absolute_change);
-    zero or a negative one (a tolerated loss) is a plain comparison, which MetricThreshold does not take.
-    """
-    new, old = float(candidate.metrics[metric]), float(baseline.metrics[metric])
-    if min_delta > 0:
-        try:
-            mlflow.validate_evaluation_results(
-                {metric: MetricThreshold(min_absolute_change=min_delta, greater_is_better=True)}, candidate, baseline)
-        except ModelValidationFailedException as exc:
-            return "refuse", " ".join(str(exc).split())
-    elif new - old < min_delta:
-        return "refuse", f"{metric} {new:.4f} vs {old:.4f}: the challenger loses more than {-min_delta}"
-    return "promote", f"{metric} {new:.4f} vs {old:.4f}: gains at least {min_delta}"
+
+def gate(gain, metric: str, min_delta: float) -> tuple[str, str]:
+    """('promote' | 'refuse', why): the interval of the challenger's paired gain must lie above `min_delta`."""
+    d = gain.difference
+    interval = f"{d.estimate:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
+    if gain.verdict == BETTER:
+        return "promote", f"{metric} gain {interval} (paired, 95 % interval over the test utterances) clears {min_delta}"
+    return "refuse", (f"{metric} gain {interval} (paired, 95 % interval over the test utterances) does not clear "
+                      f"--min-delta {min_delta}: {gain.verdict}")
 
 
 def rollback(name: str, audit: Path = AUDIT) -> Decision:
@@ -242,5 +261,5 @@ def enact(client: mlflow.MlflowClient, decision: Decision, audit: Path) -> None:
             state = "aliases restored: champion is " + (f"v{before.version}" if before else "unset") + " as before"
         except Exception as restore_error:  # noqa: BLE001 - report both, the first is the cause
             state = f"could not restore the champion alias either ({restore_error})"
-        raise RuntimeError(f"{decision.action} of {name} failed half-way ({exc}); {state}") from exc
+        raise PromotionHalfDone(f"{decision.action} of {name} failed half-way ({exc}); {state}") from exc
 

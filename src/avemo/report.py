@@ -1,17 +1,20 @@
-"""The results report: the study's tables filled from our own MLflow runs (`reports/results.md`).
+"""The results report: the study's tables, filled from this tracking store (`reports/results.md`).
 
-Every number comes from an MLflow run (a stage's parent run: mean and sd over its seeds, or
-its single run) found by its DVC stage tag and, where a table compares settings, by its
-logged params; the cell names the run. Runs of earlier `dvc exp run`s count too: the store
-keeps them all, so `dvc exp run -S labels.set=paper3` fills the 3-class column. A cell with no
-run shows the gap and the command that fills it. The study's own numbers (PAPER.md) stand in
-their own column: a random, speaker-dependent split of real IEMOCAP, not comparable with ours.
+Every cell is the newest finished run of one DVC stage in the store (the stage tag names it), shown
+as its mean over seeds with the 95 % interval over test items and seeds; every comparison is a
+paired difference on the same test items (an unpaired one where the test sets differ, said so),
+with its interval and the verdict the interval earns (stats.py); an open verdict says how many
+seeds would settle it, or that the test items are the limit. A cell whose run is not in the store
+shows the gap and the exact command that fills it. The study's own numbers (PAPER.md) and the
+field's published leave-one-session-out figures stand in their own columns, each with its protocol.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import matplotlib
@@ -21,68 +24,101 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
+from avemo.params import Params  # noqa: E402
+from avemo.stats import Comparison, Interval, Predictions, compare, compare_folds, folds_figure  # noqa: E402
 from avemo.tracking import git_commit, tracking_uri  # noqa: E402
 
 #: The study's Table 3 (validation accuracy, %, random 80/20 split after over-sampling, real IEMOCAP).
 STUDY = {"cnn": 52.23, "cnn_lstm": 39.77, "cnn_rnn": 54.00, "audio4": 54.00, "fusion4": 51.94, "audio3": 70.25,
-         "fusion3": 71.75, "cnn_aug": 51.90, "cnn_lstm_aug": 39.65}
+         "fusion3": 71.75, "cnn_aug": 51.90}
+#: Published audio-only figures on real IEMOCAP, 4 classes (5,531 utterances), 5-fold leave-one-session-out.
+FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM-large (SUPERB / EmoBox)", "WA 70.0"),
+              ("wav2vec2-base (SUPERB / EmoBox)", "WA 63.4"), ("spectrogram CNN-LSTM (Satt et al. 2017)", "WA 67, UA 62"))
 MODELS = ("cnn", "cnn_lstm", "cnn_rnn")
-VARIANTS = (("full-raw", "DS I"), ("full-clean", "DS II"), ("clip3s-raw", "DS III"), ("clip3s-clean", "DS IV"))
+VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
 EXPERIMENTS = ("avemo-audio", "avemo-video", "avemo-fusion", "avemo-pretrain")
+DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "train_video", "train_audio_best",
+           "train_fusion_best", "pretrain_sync"}
+
+
+class Store:
+    """The finished top-level runs of the project's experiments, newest first, by DVC stage."""
+
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or tracking_uri()
+        self.client = mlflow.MlflowClient(self.uri)
+        ids = [e.experiment_id for name in EXPERIMENTS if (e := self.client.get_experiment_by_name(name))]
+        runs = self.client.search_runs(ids, "attributes.status = 'FINISHED'", max_results=10000,
+                                       order_by=["attributes.start_time DESC"]) if ids else []
+        self.by_stage: dict[str, Run] = {}
+        for run in runs:
+            stage = run.data.tags.get("dvc_stage")
+            if stage and "mlflow.parentRunId" not in run.data.tags:
+                self.by_stage.setdefault(stage, run)
+        self._answers: dict[str, Predictions] = {}
+
+    def cell(self, stage: str) -> "Cell":
+        return Cell(stage, self.by_stage.get(stage), self)
+
+    def answers(self, run: Run) -> Predictions:
+        """The run's test predictions (its `predictions.json` artifact)."""
+        if run.info.run_id not in self._answers:
+            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="predictions.json",
+                                                       tracking_uri=self.uri)
+            self._answers[run.info.run_id] = Predictions.from_dict(json.loads(Path(path).read_text()))
+        return self._answers[run.info.run_id]
 
 
 @dataclass
-class Figure:
-    """One cell: a metric's mean (and sd over seeds) from a run, or the reason there is none."""
+class Cell:
+    """One stage's figure (mean over seeds with its interval), or the gap and the command that fills it."""
 
+    stage: str
     run: Run | None
-    metric: str = "test_ua"
-    missing: str = ""
+    store: Store
 
-    def value(self, metric: str | None = None) -> float | None:
+    @property
+    def command(self) -> str:
+        return f"`dvc repro {self.stage}`" if self.stage in DEFAULT else f"`dvc repro study/dvc.yaml:{self.stage}`"
+
+    @cached_property
+    def figure(self) -> Interval | None:
         if self.run is None:
             return None
-        m, data = metric or self.metric, self.run.data.metrics
-        return data.get(f"{m}_mean", data.get(m))
+        m = self.run.data.metrics
+        if "test_ua_mean" not in m:
+            return None
+        return Interval(m["test_ua_mean"], m.get("test_ua_low", math.nan), m.get("test_ua_high", math.nan))
 
-    def sd(self, metric: str | None = None) -> float | None:
-        return None if self.run is None else self.run.data.metrics.get(f"{metric or self.metric}_sd")
-
-    def text(self, metric: str | None = None) -> str:
+    def text(self) -> str:
         if self.run is None:
-            return f"— ({self.missing})"
-        value, sd = self.value(metric), self.sd(metric)
-        if value is None:
-            return f"— (run {self.run.info.run_id[:8]} has no {metric or self.metric})"
-        spread = f" ± {sd:.3f}" if sd is not None else ""
-        return f"{value:.3f}{spread} (run `{self.run.info.run_id[:8]}`)"
+            return f"— (gap: {self.command}, or `make study`)"
+        if self.figure is None:
+            return f"— (run `{self.run.info.run_id[:8]}` has no test UA)"
+        return f"{self.figure.text()} `{self.run.info.run_id[:8]}`"
+
+    def answers(self) -> Predictions | None:
+        return None if self.run is None else self.store.answers(self.run)
 
 
-class Runs:
-    """The finished top-level runs of the project's experiments, newest first, with lookups by stage and params.
+def verdict_text(c: Comparison | None, what: str = "", unpaired: bool = False) -> str:
+    if c is None:
+        return "—"
+    d = c.difference
+    text = f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]: **{c.verdict}**"
+    if unpaired:
+        text += " (unpaired: other test items)"
+    if c.verdict == "no difference shown":
+        text += (f"; about {c.seeds_needed} seeds per arm would decide it" if c.seeds_needed else
+                 f"; {c.note}" if c.note else "")
+    return f"{what}{text}"
 
-    `scope` holds tags every lookup must match unless it names them itself (the split the report is about),
-    so a LOSO fold or a random-split experiment never stands in for the headline figure."""
 
-    def __init__(self, uri: str | None = None, scope: dict[str, str] | None = None):
-        self.scope = scope or {}
-        self.client = mlflow.MlflowClient(uri or tracking_uri())
-        ids = [e.experiment_id for name in EXPERIMENTS if (e := self.client.get_experiment_by_name(name))]
-        self.runs = [r for r in self.client.search_runs(ids, "attributes.status = 'FINISHED'", max_results=5000,
-                                                         order_by=["attributes.start_time DESC"])
-                     if "mlflow.parentRunId" not in r.data.tags] if ids else []
-
-    def find(self, stage: str, how: str, params: dict[str, str] | None = None,
-             tags: dict[str, str] | None = None) -> Figure:
-        """The newest run of a DVC stage whose params and tags match (`{"train.augment.enabled": "True"}`);
-        `how` says how to get one when there is none."""
-        tags = {**self.scope, **(tags or {})}
-        for run in self.runs:
-            if run.data.tags.get("dvc_stage") == stage and all(
-                    run.data.params.get(k) == v for k, v in (params or {}).items()) and all(
-                    run.data.tags.get(k) == v for k, v in tags.items()):
-                return Figure(run)
-        return Figure(None, missing=how)
+def vs(a: Cell, b: Cell, paired: bool = True) -> Comparison | None:
+    """a minus b in test UA, when both runs exist."""
+    if a.run is None or b.run is None:
+        return None
+    return compare(a.answers(), b.answers(), paired=paired)
 
 
 def _row(*cells: str) -> str:
@@ -93,173 +129,192 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(*header), _row(*["---"] * len(header)), *(_row(*r) for r in rows)]
 
 
-def build_report(out: Path, figures: Path, params: dict, corpus: dict, tune: dict[str, dict], uri: str | None = None) -> str:
+def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: dict[str, dict],
+                 label_efficiency: dict | None = None, uri: str | None = None) -> str:
     """Write results.md (and its figures); return the text."""
-    runs = Runs(uri, {"split_scheme": params["split"]["scheme"], "split_fold": str(params["train"]["fold"])})
-    augment = {"train.augment.enabled": str(params["train"]["augment"]["enabled"])}
-    label_set = params["labels"]["set"]
-    lines = [f"# Results on `{params['corpus']['root']}`", "",
-             f"Corpus: `{params['corpus']['root']}`: {corpus.get('utterances', '?')} utterances, "
-             f"{corpus.get('labelled', '?')} in the class set `{label_set}` ({', '.join(corpus.get('classes', []))}), "
-             f"{corpus.get('hours', '?')} h. Split: `{params['split']['scheme']}` (test Session "
-             f"{params['split']['test_session']}, validation Session {params['split']['val_session']}: "
-             "speaker-independent). Code: git `" + git_commit()[:10] + "`; every cell names its MLflow run, whose tags "
-             "hold the md5 of each input file and the versions and threads that made it.",
-             "", "Figures are test UA (unweighted accuracy, mean recall over classes); `±` is the standard deviation "
-             f"over the seeds `{params['train']['seeds']}` where the stage ran several. A difference smaller than "
-             "the spread is not a win. **The study's column** is its single-run validation accuracy (WA, %) on a "
-             "random 80/20 split of real IEMOCAP made after over-sampling (copies of a clip on both sides): it is "
-             "neither speaker-independent nor from this corpus, and is shown for orientation only.", ""]
-    more = "add to `train.audio_models` / `train.variants`"
-
-    lines += ["## 1. Audio models x dataset variants (test UA, one seed unless marked)", ""]
-    rows = []
-    for model in MODELS:
-        cells = [runs.find(f"train_audio@{model}-{v}", f"not run: {more}").text() for v, _ in VARIANTS]
-        rows.append([model, *cells, f"{STUDY[model]:.2f}"])
-    lines += _table(["model", *(f"{name} `{v}`" for v, name in VARIANTS), "study (WA %, best variant)"], rows) + [""]
-
-    lines += ["## 2. Augmentation, best audio model (test UA)", ""]
-    how = "run `dvc exp run -S train.augment.enabled=true` (trains train_audio_best with the study's augmentation)"
-    lines += _table(["augmentation", "ours", "study (CNN, WA %)"], [
-        ["off", runs.find("train_audio_best", "not run", {"train.augment.enabled": "False"}).text(),
-         f"{STUDY['cnn']:.2f}"],
-        ["on (10-row shift, ±10° rotation)", runs.find("train_audio_best", how, {"train.augment.enabled": "True"}).text(),
-         f"{STUDY['cnn_aug']:.2f}"]]) + [""]
-
-    lines += ["## 3. Modalities, with a linear reference per modality (test UA)", "",
-              "Reference: logistic regression on summary statistics of the same clips (log-mel band means and sds; "
-              "face-pixel means and sds over time), same split. A deep model earns its cost only above it.", ""]
-    other = "paper3" if label_set != "paper3" else "standard4"
-    modalities = [("audio (best searched model)", "train_audio_best", "baseline_audio", "audio"),
-                  ("video (3-D CNN on faces)", "train_video", "baseline_video", ""),
-                  ("audio + video (two-stream)", "train_fusion_best", "baseline_fusion", "fusion")]
-    rows, headline = [], []
-    for labels in (label_set, other):
-        how = "not run" if labels == label_set else f"run `dvc exp run -S labels.set={labels}`"
-        classes = "3" if labels == "paper3" else "4"
-        for name, stage, reference, study in modalities:
-            cell = runs.find(stage, how, {"labels.set": labels, **augment})
-            ref = runs.find(reference, how, tags={"class_set": labels})
-            if labels == label_set:
-                headline.append((name.split(" (")[0], cell, ref))
-            rows.append([name, f"`{labels}`", cell.text(), ref.text(),
-                         f"{STUDY[study + classes]:.2f}" if study + classes in STUDY else "—"])
-    efficiency = _efficiency(runs)
-    pretrained = efficiency.get("fractions", {}).get("1.0", {}).get("pretrained")
-    rows.append(["audio + video, sync pre-trained", f"`{label_set}`",
-                 _cell_text(pretrained, efficiency["run"]) if pretrained else "— (train_fusion_pretrained not run)",
-                 "—", "—"])
-    lines += _table(["model", "classes", "ours", "reference (logistic regression)", "study (WA %)"], rows)
-    _modalities_figure(headline, figures / "modalities.png")
-    lines += ["", f"![modalities]({figures.name}/modalities.png)", ""]
-
-    lines += ["## 4. Label efficiency: fusion from scratch vs from sync pre-trained encoders (test UA)", ""]
-    if efficiency:
-        rows = [[f"{float(f):.0%} ({c['scratch']['labels']} clips)", _cell_text(c["scratch"], efficiency["run"]),
-                 _cell_text(c["pretrained"], efficiency["run"]), f"{c['gain_ua']:+.3f}", c["verdict"]]
-                for f, c in efficiency["fractions"].items()]
-        lines += _table(["labels", "scratch", "pre-trained", "gain", "verdict"], rows)
-        _efficiency_figure(efficiency, figures / "label_efficiency.png")
-        lines += ["", f"![label efficiency]({figures.name}/label_efficiency.png)"]
-    else:
-        lines += ["— (train_fusion_pretrained not run: `dvc repro train_fusion_pretrained`)"]
-    lines += [""]
-
-    lines += ["## 5. Protocol: the study's random split vs speaker-independent (same model and data, test UA)", ""]
-    lines += _table(["split", "ours"], [
-        ["speaker-independent (`fixed`)", runs.find("train_audio@cnn-full-raw", "not run",
-                                                   tags={"split_scheme": "fixed", "split_fold": "0"}).text()],
-        ["random, speaker-dependent (the study's)", runs.find(
-            "train_audio_random", "not run: `dvc repro train_audio_random`", tags={"split_scheme": "random", "split_fold": "0"}).text()]])
-    lines += ["", "Same model, params, seed and audio variant (`train_audio@cnn-full-raw` and `train_audio_random`); "
-              "the random split puts every speaker in training, validation and test. What it adds is what speaker "
-              "leakage is worth here (one seed each).", ""]
-
-    lines += ["## 6. Leave-one-session-out (5 folds, the best audio and fusion models, test UA)", ""]
-    rows = []
-    for stage, name in (("train_audio_best", "audio (best searched)"), ("train_fusion_best", "audio + video")):
-        folds = [runs.find(stage, f"run `dvc exp run -S split.scheme=loso -S train.fold={k}`",
-                           tags={"split_scheme": "loso", "split_fold": str(k)}) for k in range(5)]
-        values = [c.value() for c in folds if c.value() is not None]
-        summary = f"{sum(values) / len(values):.3f} over {len(values)} fold(s)" if values else "—"
-        rows.append([name, *(c.text() for c in folds), summary])
-    lines += _table(["model", *(f"fold {k} (test Session {k + 1})" for k in range(5)), "mean"], rows)
-    lines += ["", "Off in the quick default: each fold re-runs the split, the searches and the trainings "
-              "(about a default pipeline's time per fold).", ""]
-
-    lines += ["## 7. The search: best params found vs the hand-set ones (validation UA, the objective)", ""]
-    rows = []
-    for family, result in tune.items():
-        hand_set = result.get("hand_set_value_val_ua")
-        rows.append([family, f"{hand_set:.3f}" if hand_set is not None else "— (the space cannot express it)",
-                     f"{result['best_value_val_ua']:.3f} (trial {result['best_trial']})",
-                     ", ".join(f"`{k}`={_short(v)}" for k, v in result["best_params"].items()),
-                     f"`{result['mlflow_parent_run_id'][:8]}`"])
-    lines += _table(["search", "hand-set", "best found", "best params", "MLflow parent run"], rows) if rows else \
-        ["— (no search ran: `dvc repro tune_audio tune_fusion`)"]
-    lines += [""]
+    store = Store(uri)
+    lines = header(params, corpus)
+    lines += audio_grid(store, params)
+    lines += augmentation(store)
+    lines += modalities(store, params, figures)
+    lines += efficiency(store, label_efficiency)
+    lines += protocol(store)
+    lines += loso(store, params)
+    lines += search(tune)
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text
 
 
-def _short(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def header(params: Params, corpus: dict) -> list[str]:
+    return [f"# Results on `{params.corpus.root}`", "",
+            f"Corpus: {corpus.get('utterances', '?')} utterances, {corpus.get('labelled', '?')} in the class set "
+            f"`{params.labels.set}` ({', '.join(corpus.get('classes', []))}), {corpus.get('hours', '?')} h. Split: "
+            f"speaker-independent, test Session {params.split.test_session}, validation Session "
+            f"{params.split.val_session} (leave-one-session-out in section 6). Code: git `{git_commit()[:10]}`; "
+            "every cell names its MLflow run (the tags hold the md5 of each input file, and the versions and "
+            "threads that made it).", "",
+            "Figures are test UA (unweighted accuracy: mean recall over the classes), the mean over the seeds "
+            f"{list(params.train.seeds)}, with its 95 % interval `[low, high]` over the test items and the seeds "
+            "(hierarchical bootstrap). A comparison is the paired difference on the same test items and seeds, with "
+            "its interval; its verdict comes from the interval alone: **better** or **worse** when it excludes 0, "
+            "**no difference shown** otherwise. **The study's column** is its single-run validation accuracy (WA, %) "
+            "on a random 80/20 split of real IEMOCAP made after over-sampling (copies of one clip on both sides): "
+            "neither speaker-independent nor from this corpus, shown for orientation only.", ""]
 
 
-def _cell_text(cell: dict, run_id: str) -> str:
-    ua = cell["test_ua"]
-    spread = f" ± {ua['sd']:.3f}" if ua.get("sd") is not None else ""
-    return f"{ua['mean']:.3f}{spread} (run `{run_id[:8]}`)"
+def audio_grid(store: Store, params: Params) -> list[str]:
+    lines = ["## 1. Audio models x dataset variants (test UA)", ""]
+    variants = list(params.study.grid_variants)
+    cells = {(m, v): store.cell(f"train_audio@{m}-{v}") for m in MODELS for v in variants}
+    rows = [[m, *(cells[m, v].text() for v in variants), f"{STUDY[m]:.2f}"] for m in MODELS]
+    lines += _table(["model", *(f"{VARIANT_NAMES[v]} `{v}`" for v in variants), "study (WA %, best variant)"], rows)
+    lines += ["", "What the variants change, per model (difference in test UA):", ""]
+    rows = []
+    for m in MODELS:
+        rows.append([m, verdict_text(vs(cells[m, "full-clean"], cells[m, "full-raw"])),
+                     verdict_text(vs(cells[m, "clip3s-clean"], cells[m, "clip3s-raw"])),
+                     verdict_text(vs(cells[m, "clip3s-raw"], cells[m, "full-raw"], paired=False), unpaired=True)])
+    lines += _table(["model", "clean-up, full utterances (DS II - DS I)", "clean-up, 3 s clips (DS IV - DS III)",
+                     "3 s clips vs full utterances (DS III - DS I)"], rows)
+    return lines + ["", "The study found full utterances without clean-up (DS I) best; the rows above test that on "
+                        "this corpus. A clip-level figure counts each 3 s clip as a test item.", ""]
 
 
-def _efficiency(runs: Runs) -> dict:
-    """The label-efficiency stage's figures, from its run's `efficiency.json` artifact-free metrics file."""
-    figure = runs.find("train_fusion_pretrained", "not run")
-    if figure.run is None:
-        return {}
-    path = Path("reports/metrics/train_fusion_pretrained.json")
-    if not path.exists():
-        return {}
-    summary = json.loads(path.read_text())
-    if summary.get("mlflow_run_id") != figure.run.info.run_id:
-        return {}
-    return {**summary, "run": figure.run.info.run_id}
+def augmentation(store: Store) -> list[str]:
+    off, on = store.cell("train_audio_best"), store.cell("train_audio_aug")
+    lines = ["## 2. Augmentation, the kept audio params (test UA)", "",
+             "The same params and seeds with only `train.augment.enabled` changed (the study's 10-row frequency "
+             "shift and ±10° rotation, on the training split only).", ""]
+    lines += _table(["augmentation", "ours", "study (CNN, WA %)"], [
+        ["off (`train_audio_best`)", off.text(), f"{STUDY['cnn']:.2f}"],
+        ["on (`train_audio_aug`)", on.text(), f"{STUDY['cnn_aug']:.2f}"],
+        ["on - off", verdict_text(vs(on, off)), "-0.33 (one run)"]])
+    return lines + [""]
 
 
-def _modalities_figure(rows: list[tuple[str, Figure, Figure]], path: Path) -> None:
-    """Table 3 as bars: each modality's model (mean ± sd over seeds) beside its linear reference; a gap stays empty."""
+def modalities(store: Store, params: Params, figures: Path) -> list[str]:
+    lines = ["## 3. Modalities, with a linear reference per modality (test UA)", "",
+             "Reference: logistic regression on summary statistics of the same clips (log-mel band means and sds; "
+             "face-pixel means and sds over time), same split. A deep model earns its cost only above it.", ""]
+    three = params.study.three_classes
+    sets = [(params.labels.set, "", "baseline@", "4"), (three, "_3class", "baseline_3class@", "3")]
+    rows, headline = [], []
+    for label_set, suffix, reference, n in sets:
+        audio, video = store.cell(f"train_audio{'_best' if not suffix else suffix}"), store.cell(f"train_video{suffix}")
+        fusion = store.cell(f"train_fusion{'_best' if not suffix else suffix}")
+        for name, cell, family, study_key in (("audio", audio, "audio", "audio"), ("video", video, "video", ""),
+                                              ("audio + video", fusion, "fusion", "fusion")):
+            ref = store.cell(f"{reference}{family}")
+            if not suffix:
+                headline.append((name, cell, ref))
+            rows.append([name, f"`{label_set}`", cell.text(), ref.text(), verdict_text(vs(cell, ref)),
+                         f"{STUDY[study_key + n]:.2f}" if study_key + n in STUDY else "—"])
+        best_branch = max((audio, video), key=lambda c: c.figure.estimate if c.figure else -1)
+        rows.append([f"audio + video vs its better branch ({best_branch.stage})", f"`{label_set}`", "", "",
+                     verdict_text(vs(fusion, best_branch)), ""])
+    lines += _table(["model", "classes", "ours", "reference (logistic regression)", "ours - reference", "study (WA %)"],
+                    rows)
+    _modalities_figure(headline, figures / "modalities.png")
+    return lines + ["", f"![modalities]({figures.name}/modalities.png)", ""]
+
+
+def efficiency(store: Store, summary: dict | None) -> list[str]:
+    lines = ["## 4. Label efficiency: fusion from scratch vs from sync pre-trained encoders (test UA)", ""]
+    run = store.by_stage.get("train_fusion_pretrained")
+    if run is None or not summary or summary.get("mlflow_run_id") != run.info.run_id:
+        return lines + [f"— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)", ""]
+    rows = []
+    for fraction, c in summary["fractions"].items():
+        ua = {a: Interval(**c[a]["ua"]) for a in ("scratch", "pretrained")}
+        comparison = Comparison.from_dict(c["gain"])
+        rows.append([f"{float(fraction):.0%} ({c['scratch']['labels']} clips)", ua["scratch"].text(),
+                     ua["pretrained"].text(), verdict_text(comparison)])
+    lines += _table(["labels", "scratch", "pre-trained", "pre-trained - scratch"], rows)
+    return lines + ["", f"Run `{run.info.run_id[:8]}`; the curve: `dvc plots show` "
+                        "(reports/details/train_fusion_pretrained/ua_by_fraction.csv).", ""]
+
+
+def protocol(store: Store) -> list[str]:
+    fixed, random = store.cell("train_audio_best"), store.cell("train_audio_random")
+    lines = ["## 5. Protocol: the study's random split vs speaker-independent (same params and seeds, test UA)", ""]
+    lines += _table(["split", "ours"], [["speaker-independent (test Session 5)", fixed.text()],
+                                        ["random, speaker-dependent (the study's)", random.text()],
+                                        ["random - speaker-independent", verdict_text(vs(random, fixed, paired=False),
+                                                                                      unpaired=True)]])
+    return lines + ["", "The random split puts every speaker in training, validation and test; what it adds is what "
+                        "speaker leakage is worth here. Its test items are other clips, so the difference is unpaired.",
+                    ""]
+
+
+def loso(store: Store, params: Params) -> list[str]:
+    """Per fold, the mean over the five folds and a t-interval over the folds; fold 4 is the fixed split."""
+    folds = list(params.study.loso_folds)
+    lines = ["## 6. Leave-one-session-out (5 folds, test UA): the field's protocol", "",
+             "Fold k tests Session k+1 and validates on the session before it; the search ran once, on the fixed "
+             "split, and its choice is evaluated on every fold. Fold 4 (test Session 5, validate Session 4) is the "
+             "fixed split itself: its cells are the headline stages' runs. Mean over the folds with a 95 % t-interval "
+             "over the folds (sessions are the unit); deep minus reference paired by fold.", ""]
+    rows, per_model = [], {}
+    for family, train_stage, headline, reference, headline_ref in (
+            ("audio", "train_audio_loso@", "train_audio_best", "baseline_loso@audio-", "baseline@audio"),
+            ("audio + video", "train_fusion_loso@", "train_fusion_best", "baseline_loso@fusion-", "baseline@fusion")):
+        for label, stage, head in ((family, train_stage, headline), (f"{family} reference", reference, headline_ref)):
+            cells = [store.cell(f"{stage}{k}") for k in folds] + [store.cell(head)]
+            values = [c.figure.estimate for c in cells if c.figure]
+            mean = folds_figure(values).text() if len(values) == len(cells) else f"— ({len(values)} of 5 folds run)"
+            per_model[label] = values if len(values) == len(cells) else None
+            rows.append([label, *(c.text() for c in cells), mean])
+    lines += _table(["model", *(f"fold {k} (Session {k + 1})" for k in [*folds, 4]), "mean over folds"], rows)
+    lines += [""]
+    for family in ("audio", "audio + video"):
+        deep, ref = per_model.get(family), per_model.get(f"{family} reference")
+        if deep and ref:
+            lines.append(f"- {family} minus its reference, paired by fold: {verdict_text(compare_folds(deep, ref))}")
+    lines += ["", "Published figures on real IEMOCAP under this protocol (4 classes, 5,531 utterances, mean over the "
+                  "5 folds; audio only; not this corpus):", ""]
+    lines += _table(["model", "figure"], [list(f) for f in FIELD_LOSO])
+    return lines + [""]
+
+
+def search(tune: dict[str, dict]) -> list[str]:
+    lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", ""]
+    if not tune:
+        return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", ""]
+    rows = []
+    for family, r in tune.items():
+        hand = r.get("hand_set")
+        gain = r.get("gain")
+        counts = r["trials"]
+        budget = r["budget"]
+        done = (f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed of "
+                f"{budget['trials']} x {budget['epochs_per_trial']} epochs"
+                + (" (time limit reached)" if r.get("time_limit_reached") else "")
+                + ("" if r.get("searched_enough", True) else " — **searched too little to choose**"))
+        rows.append([family, done, f"{hand['val_ua']:.3f}" if hand else "— (the space cannot express it)",
+                     f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']})",
+                     verdict_text(Comparison.from_dict(gain)) if gain else "—",
+                     r["chosen"]["why"], f"`{(r.get('mlflow_parent_run_id') or '')[:8]}`"])
+    lines += _table(["search", "trials", "hand-set", "best found", "best - hand-set (paired, validation items)",
+                     "the final models train", "MLflow parent run"], rows)
+    return lines + [""]
+
+
+def _modalities_figure(rows: list[tuple[str, Cell, Cell]], path: Path) -> None:
+    """Table 3 as bars: each modality's model beside its linear reference, with the 95 % intervals."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = range(len(rows))
     for offset, index, label in ((-0.2, 1, "deep model"), (0.2, 2, "logistic regression")):
-        values = [r[index].value() for r in rows]
-        ax.bar([i + offset for i in x], [v if v is not None else 0 for v in values], width=0.4, label=label,
-               yerr=[r[index].sd() or 0 for r in rows], capsize=3)
+        figures = [r[index].figure for r in rows]
+        values = [f.estimate if f else 0 for f in figures]
+        errors = [[f.estimate - f.low if f else 0 for f in figures], [f.high - f.estimate if f else 0 for f in figures]]
+        ax.bar([i + offset for i in x], values, width=0.4, label=label, yerr=errors, capsize=3)
     ax.set_xticks(list(x), [r[0] for r in rows])
     ax.set_ylim(0, 1)
-    ax.set_ylabel("test UA")
+    ax.set_ylabel("test UA (95 % interval)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def _efficiency_figure(efficiency: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fractions = [float(f) for f in efficiency["fractions"]]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for arm in ("scratch", "pretrained"):
-        mean = [c[arm]["test_ua"]["mean"] for c in efficiency["fractions"].values()]
-        sd = [c[arm]["test_ua"]["sd"] or 0 for c in efficiency["fractions"].values()]
-        ax.errorbar(fractions, mean, yerr=sd, marker="o", capsize=3, label=arm)
-    ax.set_xscale("log")
-    ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
-    ax.set_xlabel("share of training labels")
-    ax.set_ylabel("test UA (mean ± sd over seeds)")
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

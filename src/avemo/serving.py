@@ -31,16 +31,14 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from avemo.audio.cleanup import CleanupParams, NoiseProfile, estimate_noise
+from avemo.audio.cleanup import NoiseProfile, estimate_noise
 from avemo.audio.segment import SegmentPolicy, plan_clips
-from avemo.audio.spectrogram import SpectrogramParams
-from avemo.audio.stage import SAMPLE_RATE, VariantConfig, item_spectrograms, load_wav
+from avemo.audio.variant import VariantConfig, item_spectrograms
+from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import frames_tensor, model_input
-from avemo.labels import class_set
-from avemo.params import as_tuples
-from avemo.training.recipe import build_model
-from avemo.video.face_crop import FaceParams
-from avemo.video.stage import DialogueJob, VideoConfig, process_dialogue
+from avemo.models.checkpoint import load_checkpoint
+from avemo.params import Cleanup, Params, Spectrogram, Video
+from avemo.video.extract import DialogueJob, process_dialogue
 
 COLUMNS = ("audio_path", "audio_b64", "video_path", "start", "end", "side")
 
@@ -52,16 +50,15 @@ class BadInput(MlflowException):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def serving_config(family: str, kind: str, params: dict, audio_dir: Path) -> dict:
-    """Everything the pyfunc needs besides the weights: the network, the classes, the audio variant's
-    preprocessing (from its meta.json: the parameters it was really built with) and the video settings."""
+def serving_config(params: Params, audio_dir: Path) -> dict:
+    """Everything the pyfunc needs besides the model file (which carries its network and classes): the
+    audio variant's preprocessing (from its meta.json: the parameters it was really built with), the
+    load-time scaling and crop, and the video settings."""
     meta = json.loads((audio_dir / "meta.json").read_text())
-    face = as_tuples(params["video"]["face"])
-    return {"family": family, "kind": kind, "classes": class_set(params["labels"]), "models": params["models"],
-            "input_shape": meta["shape"][1:], "spectrogram": meta["spectrogram"], "segmentation": meta["segmentation"],
-            "cleanup": meta["cleanup"], "noise": meta.get("noise"), "min_seconds": params["audio"]["min_seconds"],
-            "crop_ratio": params["train"]["crop_ratio"], "video_normalise": params["train"]["video_normalise"],
-            "video": {"n_frames": params["video"]["n_frames"], "face": face}}
+    return {"spectrogram": meta["spectrogram"], "segmentation": meta["segmentation"], "cleanup": meta["cleanup"],
+            "noise": meta.get("noise"), "min_seconds": params.audio.min_seconds, "crop_ratio": params.train.crop_ratio,
+            "video_normalise": params.train.video_normalise,
+            "video": params.video.model_copy(update={"workers": 1}).model_dump(mode="json")}
 
 
 class EmotionModel(mlflow.pyfunc.PythonModel):
@@ -73,17 +70,13 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
     def load(self, weights: Path, config: Path) -> None:
         self.config = json.loads(config.read_text())
         c = self.config
-        self.classes = c["classes"]
-        self.network = build_model(c["family"], c["kind"], {"models": c["models"]}, len(self.classes),
-                                   tuple(c["input_shape"]))
-        self.network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        self.network.eval()
+        self.network, spec = load_checkpoint(weights)
+        self.family, self.classes = spec.family, list(spec.classes)
         self.variant = VariantConfig(policy=SegmentPolicy(**c["segmentation"]),
-                                     cleanup=CleanupParams(**c["cleanup"]) if c["cleanup"] else None,
-                                     spectrogram=SpectrogramParams(**c["spectrogram"]), min_seconds=c["min_seconds"])
+                                     cleanup=Cleanup(**c["cleanup"]) if c["cleanup"] else None,
+                                     spectrogram=Spectrogram(**c["spectrogram"]), min_seconds=c["min_seconds"])
         self.noise = NoiseProfile.from_dict(c["noise"]) if c["noise"] else None
-        face = FaceParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["video"]["face"].items()})
-        self.video = VideoConfig(n_frames=c["video"]["n_frames"], face=face, workers=1)
+        self.video = Video(**c["video"])
         self.decoder = ThreadPoolExecutor(max_workers=1)  # decodes the video while the audio is prepared
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
@@ -102,7 +95,7 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
             raise BadInput(f"{name}: shorter than one {self.variant.policy.clip_seconds} s clip, which this model "
                            "drops (audio.segment.short=drop)")
         c = self.config
-        frames = self.decoder.submit(self.frames, row, clips, name) if c["family"] != "audio" else None
+        frames = self.decoder.submit(self.frames, row, clips, name) if self.family != "audio" else None
         noise = self.noise
         if noise is None and (self.variant.cleanup or any(clip.padded for clip in clips)):
             noise = estimate_noise([y])  # the variant needed none in training; this input's own quiet frames

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -61,6 +62,11 @@ def flatten(d: dict, prefix: str = "") -> dict[str, str]:
 def log_epoch(epoch: int, record: dict) -> None:
     """A training loop's per-epoch record as metrics of the active run, stepped by epoch."""
     mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of JSON-able parts (params, input md5s, code hash, ...)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def git_commit() -> str:
@@ -169,17 +175,20 @@ def learning_curves(epochs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def log_evaluation(test: dict, classes: list[str], epochs: list[dict], folder: Path) -> None:
-    """Test metrics, confusion matrices (PNG + JSON), per-class report and learning curves."""
-    folder.mkdir(parents=True, exist_ok=True)
+def log_evaluation(test: dict, classes: list[str], epochs: list[dict]) -> None:
+    """Test metrics, confusion matrices (PNG + JSON), per-class report and learning curves, on the active run."""
+    import tempfile
+
     mlflow.log_metrics({"test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
                         **{f"test_recall_{c}": r for c, r in test["recall"].items()}})
-    confusion_figure(test["confusion"], classes, folder / "confusion_counts.png", normalise=False)
-    confusion_figure(test["confusion"], classes, folder / "confusion_normalised.png", normalise=True)
-    (folder / "confusion.json").write_text(json.dumps({"classes": classes, "matrix": test["confusion"]}, indent=2))
-    report = {c: {"precision": test["precision"][c], "recall": test["recall"][c], "support": test["support"][c]}
-              for c in classes}
-    (folder / "per_class.json").write_text(json.dumps(report, indent=2))
-    if epochs:
-        learning_curves(epochs, folder / "learning_curves.png")
-    mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        confusion_figure(test["confusion"], classes, folder / "confusion_counts.png", normalise=False)
+        confusion_figure(test["confusion"], classes, folder / "confusion_normalised.png", normalise=True)
+        (folder / "confusion.json").write_text(json.dumps({"classes": classes, "matrix": test["confusion"]}, indent=2))
+        report = {c: {"precision": test["precision"][c], "recall": test["recall"][c], "support": test["support"][c]}
+                  for c in classes}
+        (folder / "per_class.json").write_text(json.dumps(report, indent=2))
+        if epochs:
+            learning_curves(epochs, folder / "learning_curves.png")
+        mlflow.log_artifacts(str(folder), artifact_path="evaluation")

@@ -1,6 +1,7 @@
 import numpy as np
 
-from avemo.audio.cleanup import CleanupParams, bandpass, clean, estimate_noise
+from avemo.audio.cleanup import bandpass, clean, estimate_noise
+from avemo.params import Cleanup
 
 SR = 16000
 
@@ -31,7 +32,7 @@ def test_band_pass_and_spectral_gating_raise_the_snr_of_a_noisy_tone():
     rng = np.random.default_rng(1)
     y = noisy_tone(rng)
     noise = (0.03 * rng.standard_normal(SR)).astype(np.float32)
-    cleaned = clean(y, SR, noise, CleanupParams())
+    cleaned = clean(y, SR, noise, Cleanup())
     before, after = band_snr_db(bandpass(y, SR, 80, 7600)), band_snr_db(cleaned)
     assert after > before + 5, (before, after)
 

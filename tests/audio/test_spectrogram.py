@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
-from avemo.audio.spectrogram import SpectrogramParams, fit_frames, spectrogram_db
+from avemo.audio.spectrogram import fit_frames, spectrogram_db
+from avemo.params import Spectrogram
 
 SR = 16000
-P = SpectrogramParams()
+P = Spectrogram()
 
 
 def tone(amplitude: float, seconds: float = 3.0, hz: float = 440.0) -> np.ndarray:
@@ -31,9 +32,9 @@ def test_loud_signals_clip_at_the_same_ceiling_and_silence_sits_on_the_floor():
 
 
 def test_mel_kind_and_full_time_axis_policies():
-    mel = spectrogram_db(tone(0.1, seconds=5.0), SR, SpectrogramParams(kind="mel", n_fft=512, bins=64))
+    mel = spectrogram_db(tone(0.1, seconds=5.0), SR, Spectrogram(kind="mel", n_fft=512, bins=64))
     assert mel.shape[0] == 64
     assert fit_frames(mel, 300, "resize", -60).shape == (64, 300)
     assert (fit_frames(mel[:, :100], 300, "crop_pad", -60)[:, 100:] == -60).all()
-    with pytest.raises(ValueError, match="kind must be"):
-        spectrogram_db(tone(0.1), SR, SpectrogramParams(kind="cqt"))
+    with pytest.raises(ValueError, match="Input should be .mel. or .stft."):
+        spectrogram_db(tone(0.1), SR, Spectrogram(kind="cqt"))

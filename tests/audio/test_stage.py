@@ -6,8 +6,9 @@ import pytest
 import soundfile as sf
 
 from avemo.audio.segment import SegmentPolicy
-from avemo.audio.spectrogram import SpectrogramParams
-from avemo.audio.stage import VariantConfig, build_variant, load_wav
+
+from avemo.audio.variant import VariantConfig, build_variant, load_wav
+from avemo.params import Cleanup, Spectrogram
 
 
 def write(path, y, sr, subtype="PCM_16"):
@@ -46,7 +47,7 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
         "utterance_id": names, "wav_path": paths, "wav_seconds": seconds, "class": "neutral", "label": "neu",
         "session": 1, "speaker": "Ses01F", "dialog": "Ses01F_impro01", "markers": "F", "gender": "F",
         "start": 0.0, "avi_path": "x.avi"})
-    cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=1)
+    cfg = VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=1)
     clips, skipped = build_variant(utterances, cfg, tmp_path / "out")
     reasons = dict(zip(skipped["utterance_id"], zip(skipped["action"], skipped["reason"])))
     assert reasons["Ses01F_impro01_F001"] == ("skipped", "silent wav (peak below -100 dBFS)")
@@ -66,16 +67,16 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
 
 
 def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
-    from avemo.audio.cleanup import CleanupParams
-    from avemo.audio.stage import needs_noise, plan_jobs
+    
+    from avemo.audio.variant import needs_noise, plan_jobs
 
     utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0]})
     full, clip3s = SegmentPolicy(segmentation="full"), SegmentPolicy(segmentation="clip3s")
-    raw = {name: VariantConfig(policy, None, SpectrogramParams()) for name, policy in [("full", full), ("clip3s", clip3s)]}
+    raw = {name: VariantConfig(policy, None, Spectrogram()) for name, policy in [("full", full), ("clip3s", clip3s)]}
     assert not needs_noise(plan_jobs(utterances, raw["full"])[0], raw["full"])  # never padded
     assert needs_noise(plan_jobs(utterances, raw["clip3s"])[0], raw["clip3s"])  # the 2 s utterance is padded
     assert not needs_noise(plan_jobs(utterances.iloc[:1], raw["clip3s"])[0], raw["clip3s"])  # 7.5 s: remainder dropped
-    clean_full = VariantConfig(full, CleanupParams(), SpectrogramParams())
+    clean_full = VariantConfig(full, Cleanup(), Spectrogram())
     assert needs_noise(plan_jobs(utterances, clean_full)[0], clean_full)  # gating uses a noise sample
 
 

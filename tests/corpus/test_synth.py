@@ -128,9 +128,10 @@ def test_the_speaker_is_on_the_side_the_markers_rule_says(tiny_corpus):
 
 
 def test_labels_include_non_targets_and_happiness_is_the_scarcest_target():
-    from avemo.corpus.synth import SynthConfig, plan_corpus
+    from avemo.corpus.synth import plan_corpus
+    from avemo.params import Synth
 
-    labels = pd.Series([u.label for p in plan_corpus(SynthConfig()) for u in p.utterances])
+    labels = pd.Series([u.label for p in plan_corpus(Synth()) for u in p.utterances])
     counts = labels.value_counts()
     assert {"exc", "fru", "xxx", "sur"} <= set(counts.index)
     assert counts["hap"] < min(counts["neu"], counts["ang"], counts["sad"])

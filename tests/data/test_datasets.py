@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from avemo.data.augment import AugmentParams
-from avemo.data.datasets import BalanceParams, SpectrogramDataset, frames_tensor
+
+from avemo.data.datasets import SpectrogramDataset, frames_tensor
+from avemo.params import Augment, Balance
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
-AUG = AugmentParams(enabled=True)
+AUG = Augment(enabled=True)
 
 
 def test_items_carry_their_role_from_the_splits_and_only_the_class_set(tiny_variant, tiny_splits):
@@ -24,7 +25,7 @@ def test_items_carry_their_role_from_the_splits_and_only_the_class_set(tiny_vari
 
 
 def test_balancing_and_augmentation_touch_the_training_split_only(tiny_variant, tiny_splits):
-    balance = BalanceParams(mode="resample", per_class="max")
+    balance = Balance(mode="resample", per_class="max")
     for role in ("val", "test"):
         plain = SpectrogramDataset(tiny_variant, tiny_splits, role, CLASSES)
         treated = SpectrogramDataset(tiny_variant, tiny_splits, role, CLASSES, augment_params=AUG, balance=balance)
@@ -44,7 +45,7 @@ def test_augmentation_never_flips_time(tiny_variant, tiny_splits):
     """Energy onsets stay where they were: a time flip would move them to the mirrored frame."""
     plain = SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES)
     aug = SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES,
-                             augment_params=AugmentParams(enabled=True, max_rotation_deg=0.0))
+                             augment_params=Augment(enabled=True, max_rotation_deg=0.0))
     x, a = plain[0][0], aug[0][0]
     profile_x, profile_a = x.mean(dim=1)[0], a.mean(dim=1)[0]
     assert torch.corrcoef(torch.stack([profile_x, profile_a]))[0, 1] > 0.9
@@ -64,7 +65,7 @@ def test_unknown_fold_or_balance_mode_fails_clearly(tiny_variant, tiny_splits):
     with pytest.raises(ValueError, match="fold 3 is not in the splits table"):
         SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES, fold=3)
     with pytest.raises(ValueError, match="balance.mode"):
-        BalanceParams(mode="smote")
+        Balance(mode="smote")
 
 
 @pytest.mark.parametrize("normalise", ["imagenet", "unit"])

@@ -39,9 +39,11 @@ def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def make_project(root: Path, overrides: dict | None = None) -> Path:
-    """Copy dvc.yaml, params.yaml (made tiny), src/ and .dvc/config; git init and commit."""
+    """Copy dvc.yaml, study/dvc.yaml, params.yaml (made tiny), src/ and .dvc/config; git init and commit."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    (root / "study").mkdir()
+    shutil.copy(PROJECT / "study" / "dvc.yaml", root / "study" / "dvc.yaml")
     shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (root / ".dvc").mkdir()
     shutil.copy(PROJECT / ".dvc" / "config", root / ".dvc" / "config")

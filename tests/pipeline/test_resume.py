@@ -15,9 +15,10 @@ import yaml
 
 from tests.pipeline.project import make_project, project_env, run
 
-STAGE = "train_audio@cnn-full-raw"
-TRAINING = {"train": {"audio_models": ["cnn"], "variants": ["full-raw"], "log_model": False,
-                      "loop": {"epochs": 40, "batch_size": 8}}}
+STAGE = "study/dvc.yaml:train_audio@cnn-full-raw"
+TRAINING = {"train": {"seeds": [0], "loop": {"epochs": 40, "batch_size": 8}},
+            "study": {"models": ["cnn"], "grid_variants": ["full-raw"]}}
+DETAILS = "reports/details/train_audio-cnn-full-raw/details.json"
 
 
 def saved_state(project: Path) -> Path:
@@ -62,19 +63,19 @@ def test_a_training_killed_under_dvc_repro_resumes_and_ends_as_an_uninterrupted_
     out = run(["dvc", "repro", STAGE], project).stdout
     assert f"seed 0 resumed from epoch {saved_epoch + 1}" in out
     assert not (project / ".avemo" / "resume" / "train_audio_cnn-full-raw").exists()  # cleaned up once done
-    resumed = json.loads((project / "reports/metrics/train_audio-cnn-full-raw.json").read_text())
+    resumed = json.loads((project / DETAILS).read_text())
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
-    run_id = resumed["mlflow_run_id"]
+    run_id = resumed["model"]["mlflow_run_id"]  # the seed's run
     tags = mlflow.get_run(run_id).data.tags
     assert tags["resumed_from_epoch"] == str(saved_epoch + 1)
     steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "val_ua")]
     assert sorted(set(steps)) == list(range(40))  # one MLflow run holds every epoch, before and after the kill
 
     run(["dvc", "repro", "-f", "-s", STAGE], project)  # the same stage, uninterrupted
-    straight = json.loads((project / "reports/metrics/train_audio-cnn-full-raw.json").read_text())
-    for metric in ("test_ua", "test_wa", "test_f1_macro"):
-        assert resumed[metric]["mean"] == straight[metric]["mean"]
-    assert straight["mlflow_run_id"] != run_id
+    straight = json.loads((project / DETAILS).read_text())
+    for metric in ("ua", "wa", "f1"):
+        assert resumed["test"][metric] == straight["test"][metric]
+    assert straight["model"]["mlflow_run_id"] != run_id
 
 
 @pytest.mark.slow
@@ -88,6 +89,6 @@ def test_state_saved_with_other_params_is_set_aside_not_resumed(tmp_path):
     out = run(["dvc", "repro", STAGE], project).stdout
     assert "set aside" in out and "resumed from epoch" not in out
     assert list((project / ".avemo" / "resume" / "stale").glob("train_audio_cnn-full-raw-*"))
-    run_id = json.loads((project / "reports/metrics/train_audio-cnn-full-raw.json").read_text())["mlflow_run_id"]
+    run_id = json.loads((project / DETAILS).read_text())["model"]["mlflow_run_id"]
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     assert "resumed_from_epoch" not in mlflow.get_run(run_id).data.tags

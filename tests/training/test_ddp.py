@@ -9,8 +9,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from avemo.models.audio import AudioNet
-from avemo.training.loop import TrainConfig, seed_everything, train
+from avemo.training.loop import seed_everything, train
 from tests.training.test_loop import CLASSES, TINY, tiny_data
+from avemo.params import Loop
 
 
 def _free_port() -> int:
@@ -28,7 +29,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         model = AudioNet(TINY, 4)
         torch.save(model.state_dict(), Path(out) / f"initial{rank}.pt")
         data = tiny_data(16)
-        history = train(model, data, data, CLASSES, TrainConfig(epochs=1, batch_size=8, lr=1e-2, device="cpu"),
+        history = train(model, data, data, CLASSES, Loop(epochs=1, batch_size=8, lr=1e-2, device="cpu"),
                         Path(out) / f"checkpoints{rank}")
         torch.save(model.state_dict(), Path(out) / f"rank{rank}.pt")
         (Path(out) / f"history{rank}.json").write_text(json.dumps(history.epochs))
@@ -51,6 +52,6 @@ def test_two_gloo_processes_train_one_step_and_end_with_identical_weights(tmp_pa
     # Each rank saw its own 8 items; averaged gradients equal one step on all 16 in one process.
     seed_everything(0)
     single = AudioNet(TINY, 4)
-    train(single, tiny_data(16), tiny_data(16), CLASSES, TrainConfig(epochs=1, batch_size=16, lr=1e-2, device="cpu"),
+    train(single, tiny_data(16), tiny_data(16), CLASSES, Loop(epochs=1, batch_size=16, lr=1e-2, device="cpu"),
           tmp_path / "single")
     assert all(torch.allclose(a[k], v, atol=1e-6) for k, v in single.state_dict().items())

@@ -5,7 +5,8 @@ from torch.utils.data import TensorDataset
 
 from avemo.metrics import classification_metrics
 from avemo.models.audio import AudioNet, AudioNetConfig
-from avemo.training.loop import TrainConfig, seed_everything, train
+from avemo.training.loop import seed_everything, train
+from avemo.params import Loop
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 TINY = AudioNetConfig(kind="cnn", channels=(4, 8), kernels=((3, 3), (3, 3)), padding=(True, True),
@@ -35,20 +36,20 @@ def test_metrics_match_hand_computed_values():
 def test_the_loop_drives_the_loss_on_a_tiny_fixed_batch_close_to_zero(tmp_path):
     data = tiny_data()
     history = train(model(), data, data, CLASSES,
-                    TrainConfig(epochs=60, batch_size=16, lr=3e-3, weight_decay=0.0, patience=100), tmp_path)
+                    Loop(epochs=60, batch_size=16, lr=3e-3, weight_decay=0.0, patience=100), tmp_path)
     assert history.epochs[-1]["train_loss"] < 0.05
     assert history.best_score == 1.0
 
 
 def test_same_seed_same_metrics(tmp_path):
-    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-3)
+    cfg = Loop(epochs=3, batch_size=4, lr=1e-3)
     runs = [train(model(), tiny_data(), tiny_data(seed=1), CLASSES, cfg, tmp_path / str(k)).epochs
             for k in range(2)]
     assert runs[0] == runs[1]
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path):
-    cfg = TrainConfig(epochs=4, batch_size=4, lr=1e-3, patience=10)
+    cfg = Loop(epochs=4, batch_size=4, lr=1e-3, patience=10)
     straight = train(model(), tiny_data(), tiny_data(seed=1), CLASSES, cfg, tmp_path / "a").epochs
 
     class Killed(Exception):
@@ -90,12 +91,12 @@ def test_band_statistics_come_from_the_training_split_only(tiny_variant, tiny_sp
 @pytest.mark.slow
 def test_the_default_recipe_leaves_chance_level_loss_within_two_epochs(tiny_variant, tiny_splits, tmp_path, project_dir):
     from avemo.training.loop import epochs_at_chance
-    from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
+    from avemo.training.recipe import StageData, build_datasets, fit, model_spec, prepare_model
 
     params, splits = project_dir
-    params["train"]["loop"]["epochs"] = 4
+    params = params.override({"train.loop.epochs": 4})
     data = build_datasets("audio", params, StageData(tiny_variant, None, splits), CLASSES)
     for seed in (0, 1, 2):
-        model = prepare_model("audio", "cnn", params, data, seed)
+        model = prepare_model(model_spec("audio", params, data), data, seed)
         history = fit(model, "audio", params, data, seed, tmp_path / str(seed))
         assert epochs_at_chance(history, 4) <= 2, [e["train_loss"] for e in history.epochs]

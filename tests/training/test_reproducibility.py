@@ -20,13 +20,13 @@ def train_in_subprocess(tmp_path: Path, name: str, params: dict, variant: Path, 
     """`avemo train` in a fresh process with `env` on top of ours; returns the weights file."""
     folder = tmp_path / name
     folder.mkdir()
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    (folder / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
     (folder / "mlruns").mkdir()
     shutil.copy(store, folder / "mlruns" / "mlflow.db")
     environ = {**os.environ, **env, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
     command = [sys.executable, "-m", "avemo.cli", "--params", "params.yaml", "train", "--family", "audio",
-               "--model", "cnn", "--audio", str(variant), "--splits", str(splits), "--stage", "repro",
-               "--model-dir", "models", "--metrics", "metrics.json", "--plots", "plots"]
+               "--audio", str(variant), "--splits", str(splits), "--stage", "repro",
+               "--model-dir", "models", "--metrics", "metrics.json", "--details", "details"]
     proc = subprocess.run(command, cwd=folder, env=environ, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return folder / "models" / "best.pt"
@@ -42,7 +42,7 @@ def test_two_processes_with_other_thread_and_isa_settings_train_identical_weight
 
     # The settings the stage pins matter: other intra-op threads give other weights, so
     # `train.threads` is part of the recipe (recorded on every run), not left to the machine.
-    params["train"]["threads"] = 1
+    params = params.override({"train.threads": 1})
     c = train_in_subprocess(tmp_path, "c", params, tiny_variant, splits, THIS_MACHINE, empty_mlflow_store)
-    state_a, state_c = torch.load(a, weights_only=True), torch.load(c, weights_only=True)
+    state_a, state_c = (torch.load(x, weights_only=True)["state_dict"] for x in (a, c))
     assert any(not torch.equal(state_a[k], state_c[k]) for k in state_a)

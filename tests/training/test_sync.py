@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from avemo.training.sync import SyncPairs, SyncParams, contrastive_loss
+from avemo.training.sync import SyncPairs, contrastive_loss
+from avemo.params import Sync
 
 
 def test_identical_embeddings_cost_nothing_as_a_positive_and_the_full_margin_as_a_negative():
@@ -28,7 +29,7 @@ def test_the_gradient_pushes_a_negative_pair_apart():
 
 
 def pairs(folder, splits, role, validation=False):
-    return SyncPairs(folder / "full-raw", folder / "video", splits, role, 0, 0.0, SyncParams(), 4, validation)
+    return SyncPairs(folder / "full-raw", folder / "video", splits, role, 0, 0.0, Sync(), 4, validation)
 
 
 def test_the_pre_training_data_path_cannot_reach_the_labels(small_project, tmp_path):
@@ -58,31 +59,28 @@ def test_a_short_pre_training_syncs_above_chance_on_held_out_speakers_and_starts
     (chance 0.5): 0.65 against the clip's own audio shifted in time (synchrony proper), 0.55 overall."""
     from torch.utils.data import DataLoader
 
-    from avemo.training.pretrain import build_sync_model, run_pretraining, sync_params
-    from avemo.training.recipe import (
-        StageData,
-        build_datasets,
-        fusion_init,
-        prepare_model,
-    )
-    from avemo.training.sync import SyncTask
+    from avemo.models.checkpoint import read_checkpoint
+    from avemo.training.recipe import StageData, build_datasets, fusion_init, model_spec, prepare_model
+    from avemo.training.sync import SyncTask, sync_model
+    from tests.conftest import run_stage
 
     params, _ = project_dir
-    params["pretrain"]["loop"].update(epochs=6)
+    params = params.override({"pretrain.loop.epochs": 6})
     out = tmp_path / "pretrain"
-    run_pretraining(params, "cnn", small_project / "full-raw", small_project / "video", small_project / "splits.parquet",
-                    out, tmp_path / "m.json", tmp_path / "plots")
+    run_stage(params, "pretrain", "--audio", small_project / "full-raw", "--video", small_project / "video",
+              "--splits", small_project / "splits.parquet", "--out", out, "--metrics", tmp_path / "m.json",
+              "--details", tmp_path / "plots")
     splits = pd.read_parquet(small_project / "splits.parquet")
     held_out = pairs(small_project, splits, "test", validation=True)
-    model = build_sync_model(params, "cnn", pairs(small_project, splits, "train"))
-    model.load_state_dict(torch.load(out / "best.pt", weights_only=True))
-    accuracy = SyncTask(sync_params(params)).validate(model, DataLoader(held_out, batch_size=32), torch.device("cpu"))
+    model = sync_model(params.models, params.pretrain.sync, pairs(small_project, splits, "train"))
+    model.load_state_dict(torch.load(out / "sync.pt", weights_only=True))
+    accuracy = SyncTask(params.pretrain.sync).validate(model, DataLoader(held_out, batch_size=32), torch.device("cpu"))
     assert accuracy["sync_acc_shifted"] >= 0.65 and accuracy["sync_acc"] >= 0.55, accuracy
 
-    params["train"]["fusion_init"] = "pretrained"
+    params = params.override({"train.fusion_init": "pretrained"})
     data = build_datasets("fusion", params, StageData(small_project / "full-raw", small_project / "video",
                                                       small_project / "splits.parquet"), ["neutral", "happy", "angry", "sad"])
-    model = prepare_model("fusion", "cnn", params, data, 0, fusion_init(params, {"init_pretrained": out}, 0))
+    model = prepare_model(model_spec("fusion", params, data), data, 0, fusion_init("pretrained", {"init_pretrained": out}, 0))
     for branch, file in ((model.audio, "audio.pt"), (model.video, "video.pt")):
-        saved = torch.load(out / file, weights_only=True)
+        saved = {k.removeprefix("net."): v for k, v in read_checkpoint(out / file)[1].items()}
         assert all(torch.equal(v, saved[k]) for k, v in branch.state_dict().items() if not k.startswith("head."))

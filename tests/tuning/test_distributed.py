@@ -10,22 +10,24 @@ import mlflow
 import pytest
 from optuna.trial import TrialState
 
-from avemo.tuning.stage import run_search, search_config, study_name
+from avemo.stages.frame import Frame
+from avemo.stages.tune import run_search, search_config, study_name
 from avemo.tuning.study import load
 
 SPACE = {"train.loop.lr": {"low": 0.001, "high": 0.01, "log": True}, "models.audio.dropout": {"low": 0.0, "high": 0.5}}
 
 
 def config_for(params, tiny_variant, splits, trials, epochs):
-    params["tune"].update(threads=1, heartbeat_s=1, grace_s=3, pruner="none")
-    params["tune"]["audio"].update(space=SPACE, trials=trials, epochs=epochs, timeout_s=600)
-    return search_config("audio", "cnn", params, {"audio": tiny_variant, "video": None, "splits": splits}, "tune_audio")
+    params = params.override({"tune.heartbeat_s": 1, "tune.grace_s": 3, "tune.pruner": "none", "tune.audio.space": SPACE,
+                              "tune.audio.trials": trials, "tune.audio.epochs": epochs, "train.threads": 1})
+    data = {"audio": tiny_variant, "video": None, "splits": splits}
+    return search_config("audio", params, data, "tune_audio"), Frame("tune_audio", params, data.values())
 
 
 @pytest.mark.slow
 def test_two_worker_processes_run_one_study_on_postgresql(tiny_variant, project_dir, postgres_url):
     params, splits = project_dir
-    study = run_search(config_for(params, tiny_variant, splits, trials=6, epochs=2), postgres_url, workers=2)
+    study = run_search(*config_for(params, tiny_variant, splits, trials=6, epochs=2), postgres_url, workers=2)
 
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 6
@@ -42,9 +44,9 @@ def test_two_worker_processes_run_one_study_on_postgresql(tiny_variant, project_
 @pytest.mark.slow
 def test_a_killed_worker_s_trial_fails_by_heartbeat_and_is_retried(tiny_variant, project_dir, postgres_url):
     params, splits = project_dir
-    config = config_for(params, tiny_variant, splits, trials=1, epochs=200)
-    run_search(config, postgres_url, workers=0)  # creates the study and its parent run; no worker yet
-    name = study_name(config)
+    config, frame = config_for(params, tiny_variant, splits, trials=1, epochs=200)
+    run_search(config, frame, postgres_url, workers=0)  # creates the study and its parent run; no worker yet
+    name = study_name(config, frame)
     worker = subprocess.Popen([sys.executable, "-m", "avemo.cli", "tune-worker", "--study", name,
                                "--storage", postgres_url], start_new_session=True)
     study, _ = load(name, postgres_url)

@@ -1,42 +1,50 @@
-"""Searches on the tiny corpus: trials are calls of the training recipe, tracked, resumable, pruned with a reason."""
+"""Searches on the tiny corpus: trials are calls of the training recipe, tracked, resumable, pruned with a reason,
+and the choice of a trial over the hand-set params follows the interval of its paired gain."""
 
 import json
+import socket
 
 import mlflow
+import numpy as np
+import optuna
 import pytest
 import torch
-from optuna.trial import TrialState
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
 
-import optuna
-from avemo.tuning import study as study_module
-from avemo.tuning.stage import run_search, search_config, study_name, summarise
+from avemo.stages.tune import choose
 from avemo.tuning.study import fail_dead_trials, load
+from tests.conftest import run_stage
 
 TINY_SPACE = {"train.loop.lr": {"low": 0.001, "high": 0.01, "log": True}, "train.crop_ratio": {"low": 0.0, "high": 0.6}}
+CLASSES = ["neutral", "happy", "angry", "sad"]
 
 
-def config_for(params, tiny_variant, splits, space=TINY_SPACE, trials=2, epochs=2):
-    params["tune"].update(workers=1, threads=2)
-    params["tune"]["audio"].update(space=space, trials=trials, epochs=epochs, timeout_s=300)
-    data = {"audio": tiny_variant, "video": None, "splits": splits}
-    return search_config("audio", "cnn", params, data, "tune_audio")
+def tune(params, variant, splits, tmp_path, storage, space=TINY_SPACE, trials=2, epochs=2, **search) -> dict:
+    """`avemo tune --family audio` in this process; returns reports/tune/audio.json."""
+    params = params.override({"tune.workers": 1, "tune.audio.space": space, "tune.audio.trials": trials,
+                              "tune.audio.epochs": epochs, **{f"tune.audio.{k}": v for k, v in search.items()}})
+    run_stage(params, "tune", "--family", "audio", "--audio", variant, "--splits", splits, "--stage", "tune_audio",
+              "--out", tmp_path / "audio.json", "--metrics", tmp_path / "tune_audio.json", "--figures",
+              tmp_path / "figures", "--storage", storage)
+    return json.loads((tmp_path / "audio.json").read_text())
 
 
 def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_parent(tiny_variant, tmp_path, project_dir):
     params, splits = project_dir
     storage = f"journal:{tmp_path / 'journal.log'}"
-    first = run_search(config_for(params, tiny_variant, splits, trials=2), storage, 1)
-    assert [t.number for t in first.trials] == [0, 1]
-    again = run_search(config_for(params, tiny_variant, splits, trials=3), storage, 1)
-    assert again.study_name == first.study_name and [t.number for t in again.trials] == [0, 1, 2]
-
-    config = config_for(params, tiny_variant, splits, trials=3)
-    config.parent_run_id = again.user_attrs["avemo"]["parent_run_id"]
-    summary = summarise(again, config, tmp_path / "audio.json", tmp_path / "figures")
-    assert summary["trials"]["complete"] + summary["trials"]["pruned"] == 3
-    assert json.loads((tmp_path / "audio.json").read_text())["best_trial"] == again.best_trial.number
+    first = tune(params, tiny_variant, splits, tmp_path, storage, trials=2)
+    again = tune(params, tiny_variant, splits, tmp_path, storage, trials=3)
+    assert again["study"] == first["study"]
+    study, _ = load(again["study"], storage)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert again["trials"]["complete"] + again["trials"]["pruned"] == 3 and again["budget"]["trials"] == 3
+    assert again["searched_enough"] and not again["time_limit_reached"]
     assert {p.name for p in (tmp_path / "figures").glob("*.png")} == {"history.png", "importances.png",
                                                                       "parallel_coordinate.png"}
+    headline = json.loads((tmp_path / "tune_audio.json").read_text())
+    assert headline == {"val_ua": round(again["best"]["val_ua"], 4), "complete": again["trials"]["complete"],
+                        "pruned": again["trials"]["pruned"]}
     runs = mlflow.MlflowClient().search_runs([mlflow.get_experiment_by_name("avemo-tune").experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -45,56 +53,70 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     complete = [c for c in children if c.data.tags["state"] == "COMPLETE"]
     assert all("value_val_ua" in c.data.metrics and "train.audio.lr" in c.data.params for c in complete)
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(complete[0].info.run_id, "val_ua")] == [0, 1]
-    assert parent.data.metrics["best_val_ua"] == pytest.approx(again.best_value)
+    assert parent.data.metrics["best_val_ua"] == pytest.approx(again["best"]["val_ua"])
+    assert parent.data.tags["optuna.dashboard"].startswith("make dashboard STORAGE=journal:")
 
-    # The hand-set recipe is trial 0; the *_best stages keep it unless a trial beats it by tune.min_gain.
-    hand_set = again.trials[0]
-    assert hand_set.user_attrs["hand_set"] and hand_set.params["train.loop.lr"] == params["train"]["loop"]["lr"]
-    kept = summarise(again, config, tmp_path / "kept.json", tmp_path / "figures", min_gain=1.0)
-    assert kept["chosen_trial"] == 0 and kept["best_overrides"] == hand_set.user_attrs["overrides"]
+    # The hand-set recipe is trial 0 and every complete trial kept its validation answers for the choice.
+    hand_set = study.trials[0]
+    assert hand_set.user_attrs["hand_set"] and hand_set.params["train.loop.lr"] == params.train.loop.lr
+    answers = hand_set.user_attrs["val_predictions"]
+    assert len(answers["items"]) == len(answers["y_true"]) == len(answers["y_pred"]) > 0
+    assert again["chosen"]["trial"] in (0, again["best"]["trial"])
 
 
 def test_a_bad_learning_rate_is_pruned_at_once_with_its_reason(tiny_variant, tmp_path, project_dir):
     params, splits = project_dir
     space = {"train.loop.lr": [1.0e4], "train.loop.clip_grad_norm": [0.0], "train.loop.warmup_epochs": [0]}
-    study = run_search(config_for(params, tiny_variant, splits, space, trials=1, epochs=8),
-                       f"journal:{tmp_path / 'j.log'}", 1)
-    (trial,) = study.trials
+    storage = f"journal:{tmp_path / 'j.log'}"
+    with pytest.raises(RuntimeError, match="no trial completed"):
+        tune(params, tiny_variant, splits, tmp_path, storage, space, trials=1, epochs=8)
+    (trial,) = optuna.load_study(study_name=optuna.get_all_study_names(storage=_journal(storage))[0],
+                                 storage=_journal(storage)).trials
     assert trial.state == TrialState.PRUNED
     reason = trial.user_attrs["pruned_reason"]
     assert "the training loss is nan" in reason and int(reason.split(":")[0].removeprefix("epoch ")) <= 2
     assert len(trial.intermediate_values) <= 2  # stopped early: it never reported the later epochs
 
 
+def _journal(storage: str):
+    from avemo.tuning.study import open_storage
+
+    return open_storage(storage)
+
+
 def test_a_configuration_that_cannot_fit_the_input_is_pruned_with_its_reason(tiny_variant, tmp_path, project_dir):
     params, splits = project_dir
     space = {"blocks": [3], "kernel": ["7x7"], "padding": [False], "models.audio.pool": [4]}
-    study = run_search(config_for(params, tiny_variant, splits, space, trials=1), f"journal:{tmp_path / 'j.log'}", 1)
-    (trial,) = study.trials
+    storage = f"journal:{tmp_path / 'j.log'}"
+    with pytest.raises(RuntimeError, match="no trial completed"):
+        tune(params, tiny_variant, splits, tmp_path, storage, space, trials=1)
+    (name,) = optuna.get_all_study_names(storage=_journal(storage))
+    (trial,) = optuna.load_study(study_name=name, storage=_journal(storage)).trials
     assert trial.state == TrialState.PRUNED and "shrinks the (64, 300) input" in trial.user_attrs["pruned_reason"]
 
 
 def test_the_crop_ratio_a_trial_samples_reaches_the_dataset(tiny_variant, tmp_path, project_dir, monkeypatch):
+    import pandas as pd
+
+    from avemo.data.datasets import SpectrogramDataset
+    from avemo.training import recipe
+
     params, splits = project_dir
     seen = []
-    real_fit = study_module.fit
+    real_fit = recipe.fit
 
     def spy(model, family, params, data, *args, **kwargs):
         seen.append((data.train.crop_ratio, data.val.crop_ratio, data.train[0][0]))
         return real_fit(model, family, params, data, *args, **kwargs)
 
-    monkeypatch.setattr(study_module, "fit", spy)
-    study = run_search(config_for(params, tiny_variant, splits, {"train.crop_ratio": [0.5]}, trials=1),
-                       f"journal:{tmp_path / 'j.log'}", 1)
-    assert study.trials[0].params["train.crop_ratio"] == 0.5
+    monkeypatch.setattr(recipe, "fit", spy)
+    result = tune(params, tiny_variant, splits, tmp_path, f"journal:{tmp_path / 'j.log'}", {"train.crop_ratio": [0.5]},
+                  trials=1)
+    assert result["best"]["params"]["train.crop_ratio"] == 0.5
     (train_crop, val_crop, item), = seen
     assert train_crop == val_crop == 0.5
-    import pandas as pd
-
-    from avemo.data.datasets import BalanceParams, SpectrogramDataset
-
-    cropped = SpectrogramDataset(tiny_variant, pd.read_parquet(splits), "train", ["neutral", "happy", "angry", "sad"],
-                                 crop_ratio=0.5, balance=BalanceParams(**params["train"]["balance"]))
+    cropped = SpectrogramDataset(tiny_variant, pd.read_parquet(splits), "train", CLASSES, crop_ratio=0.5,
+                                 balance=params.train.balance)
     assert torch.equal(item, cropped[0][0])
 
 
@@ -102,16 +124,53 @@ def test_a_trial_left_running_by_a_dead_process_fails_and_is_retried(tiny_varian
     """Journal storage has no heartbeat: a worker starting on the machine cleans up after dead ones."""
     params, splits = project_dir
     storage = f"journal:{tmp_path / 'j.log'}"
-    run_search(config_for(params, tiny_variant, splits, trials=1), storage, 1)
-    study, config = load(study_name(config_for(params, tiny_variant, splits, trials=1)), storage)
-    orphan = study.ask({"train.loop.lr": optuna.distributions.FloatDistribution(0.001, 0.01, log=True)})
-    import socket
+    result = tune(params, tiny_variant, splits, tmp_path, storage, trials=1)
+    study, config = load(result["study"], storage)
+    orphan = study.ask({"train.loop.lr": FloatDistribution(0.001, 0.01, log=True)})
+    orphan.set_user_attr("worker", f"{socket.gethostname()}:999999999")  # a process that no longer exists
+    ended = []
 
-    study._storage.set_trial_user_attr(orphan._trial_id, "worker", f"{socket.gethostname()}:999999999")
-    assert fail_dead_trials(study, config) == [orphan.number]
+    class Hooks:
+        def started(self, *args): ...
+
+        def epoch(self, *args): ...
+
+        def ended(self, trial, state, reason, value):
+            ended.append((trial.number, state, reason))
+
+    assert fail_dead_trials(study, storage, config, Hooks()) == [orphan.number]
     trials = study.get_trials(deepcopy=False)
     assert trials[orphan.number].state == TrialState.FAIL
     retry = trials[-1]
     assert retry.state == TrialState.WAITING and retry.system_attrs["failed_trial"] == orphan.number
     assert retry.params == trials[orphan.number].params
-    assert "died mid-trial" in trials[orphan.number].user_attrs["fail_reason"]
+    assert ended == [(orphan.number, "FAIL", f"worker {socket.gethostname()}:999999999 died mid-trial")]
+
+
+def _trial(number: int, value: float, y_pred: list[int], y_true: list[int], hand_set: bool = False):
+    answers = {"items": [f"clip{i}" for i in range(len(y_true))], "y_true": y_true, "y_pred": y_pred,
+               "classes": CLASSES}
+    return create_trial(value=value, params={"x": float(number)}, distributions={"x": FloatDistribution(0, 10)},
+                        user_attrs={"hand_set": hand_set, "overrides": {"train.audio.lr": number},
+                                    "val_predictions": answers})
+
+
+def test_the_best_trial_is_chosen_only_when_the_interval_of_its_gain_clears_the_margin():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, 200).tolist()
+    wrong = [(t + 1) % 4 for t in truth]
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([_trial(0, 0.5, [t if k % 2 else w for k, (t, w) in enumerate(zip(truth, wrong))], truth, True),
+                      _trial(1, 0.9, [t if k % 10 else w for k, (t, w) in enumerate(zip(truth, wrong))], truth),
+                      _trial(2, 0.51, [t if (k % 2 or k == 0) else w for k, (t, w) in enumerate(zip(truth, wrong))],
+                             truth)])
+    hand, clearly, barely = study.trials
+
+    chosen, why, gain = choose(clearly, hand, 0.0, complete=3, minimum=3)
+    assert chosen.number == clearly.number and gain["verdict"] == "better" and gain["difference"]["low"] > 0
+    chosen, why, gain = choose(barely, hand, 0.0, complete=3, minimum=3)  # one more item right: within the noise
+    assert chosen.number == hand.number and gain["verdict"] == "no difference shown" and "does not clear" in why
+    chosen, why, gain = choose(clearly, hand, 0.45, complete=3, minimum=3)  # a margin the interval cannot clear
+    assert chosen.number == hand.number and gain["difference"]["low"] < 0.45
+    chosen, why, gain = choose(clearly, hand, 0.0, complete=2, minimum=3)
+    assert chosen.number == hand.number and "searched too little" in why and gain is None

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from avemo.corpus.synth import SynthConfig, write_divx_avi
+from avemo.corpus.synth import write_divx_avi
+from avemo.params import Synth
 from avemo.data.datasets import AudioVisualDataset
 from avemo.video.frames import (
     clip_frame_times,
@@ -13,7 +14,8 @@ from avemo.video.frames import (
     frame_indices,
     key_frames,
 )
-from avemo.video.stage import DialogueJob, VideoConfig, build_video, process_dialogue
+from avemo.video.extract import DialogueJob, build_video, process_dialogue
+from avemo.params import Video
 
 FPS = 29.97
 
@@ -34,7 +36,7 @@ def two_colour_avi(path, seconds=3.0):
 def test_the_crop_takes_the_speakers_half_for_both_marker_letters(tmp_path, markers):
     other = "M" if markers == "F" else "F"
     job = DialogueJob(two_colour_avi(tmp_path / "d.avi"), ("wearer", "other"), (markers, markers), (markers, other),
-                      ((0.2, 1.2), (1.5, 2.5)), (0, 1), VideoConfig(n_frames=5))
+                      ((0.2, 1.2), (1.5, 2.5)), (0, 1), Video(n_frames=5))
     wearer, partner = process_dialogue(job)
     red, blue = np.array([200, 0, 0]), np.array([0, 0, 200])  # RGB out
     assert np.abs(wearer.frames.reshape(-1, 3).mean(0) - red).max() < 20  # left half: the marker wearer
@@ -84,7 +86,7 @@ def test_a_corrupt_truncated_or_missing_avi_is_reported_not_fatal(tiny_variant, 
     data = open(source, "rb").read()
     truncated.write_bytes(data[: len(data) // 3])
     part["avi_path"] = part["dialog"].map({dialogs[0]: str(corrupt), dialogs[1]: str(truncated), dialogs[2]: str(missing)})
-    table, skipped = build_video(part, VideoConfig(workers=1), tmp_path / "out")
+    table, skipped = build_video(part, Video(workers=1), tmp_path / "out")
     reasons = skipped.set_index("clip_id")["reason"]
     for clip in part.loc[part["dialog"].isin([dialogs[0], dialogs[2]]), "clip_id"]:
         assert reasons[clip] == "video missing or unreadable"
@@ -112,7 +114,7 @@ def numbered_avi(path, frames=240, keyframe_interval=30):
         image[:16, :16] = k % 256
         return image
 
-    write_divx_avi(path, map(picture, range(frames)), SynthConfig(width=96, height=64, keyframe_interval=keyframe_interval))
+    write_divx_avi(path, map(picture, range(frames)), Synth(width=96, height=64, keyframe_interval=keyframe_interval))
     return str(path)
 
 

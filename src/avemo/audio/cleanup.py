@@ -11,15 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-
-@dataclass(frozen=True)
-class CleanupParams:
-    low_hz: float = 80.0
-    high_hz: float = 7600.0
-    order: int = 4
-    n_std_thresh: float = 2.0  # the study's threshold, in standard deviations of the noise
-    prop_decrease: float = 0.9  # the study's reduction
-    passes: int = 1  # the study ran spectral gating three times
+from avemo.params import Cleanup
 
 
 def bandpass(y: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 4) -> np.ndarray:
@@ -28,7 +20,7 @@ def bandpass(y: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int =
     return signal.sosfiltfilt(sos, y).astype(np.float32)
 
 
-def clean(y: np.ndarray, sr: int, noise: np.ndarray, p: CleanupParams) -> np.ndarray:
+def clean(y: np.ndarray, sr: int, noise: np.ndarray, p: Cleanup) -> np.ndarray:
     """Band-pass, then stationary spectral gating against a noise sample, `passes` times."""
     import noisereduce  # imports torch: only the clean variants pay for it
 

@@ -8,39 +8,24 @@ so a 3 s clip is 200 x 300 without any resizing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import librosa
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SpectrogramParams:
-    kind: str = "stft"  # 'stft' or 'mel'
-    n_fft: int = 400
-    win_length: int = 400
-    hop_length: int = 160
-    bins: int = 200  # frequency rows kept (stft: the lowest `bins`; mel: number of bands)
-    frames: int = 300  # time columns of a stored item
-    floor_db: float = -60.0
-    ceiling_db: float = 60.0
-    full_time_axis: str = "resize"  # for `full` items: 'resize' (the study) or 'crop_pad'
+from avemo.params import Spectrogram
 
 
-def spectrogram_db(y: np.ndarray, sr: int, p: SpectrogramParams) -> np.ndarray:
+def spectrogram_db(y: np.ndarray, sr: int, p: Spectrogram) -> np.ndarray:
     """Magnitude in dB re 1.0 (no per-clip normalisation), clipped to [floor, ceiling]."""
     stft = np.abs(librosa.stft(y=np.asarray(y, np.float32), n_fft=p.n_fft, hop_length=p.hop_length,
                                win_length=p.win_length, center=True))
     if p.kind == "mel":
         power = librosa.feature.melspectrogram(S=stft**2, sr=sr, n_mels=p.bins, fmax=sr / 2)
         db = 10 * np.log10(np.maximum(power, 10 ** (p.floor_db / 10)))
-    elif p.kind == "stft":
+    else:
         if stft.shape[0] < p.bins:
             raise ValueError(f"spectrogram: n_fft={p.n_fft} gives {stft.shape[0]} bins, fewer than bins={p.bins}")
         db = 20 * np.log10(np.maximum(stft[: p.bins], 10 ** (p.floor_db / 20)))
-    else:
-        raise ValueError(f"spectrogram.kind must be 'stft' or 'mel', not {p.kind!r}")
     return np.clip(db, p.floor_db, p.ceiling_db).astype(np.float32)
 
 

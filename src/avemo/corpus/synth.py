@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import soundfile as sf
 from avemo.corpus import face, voice
 from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER
 from avemo.parallel import parallel_map
-from avemo.params import as_tuples
+from avemo.params import Synth
 
 #: Dialogue name templates; markers alternate F, M. Includes lettered names as in the release.
 DIALOG_TEMPLATES = ["impro01", "script01_1", "impro05a", "script02_2b", "impro03", "script03_1", "impro07", "script01_2"]
@@ -38,36 +38,6 @@ VAD = {
 WORDS = ("well", "I", "you", "know", "what", "that", "just", "really", "think", "so", "we", "it's", "not",
          "going", "to", "the", "okay", "yeah", "there", "was", "never", "again", "right", "mean", "here")
 LEFT_CENTRE, RIGHT_CENTRE = (0.25, 0.48), (0.75, 0.48)  # face centres as fractions of the frame
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    seed: int = 7
-    sessions: int = 5
-    dialogues_per_session: int = 4
-    turns_per_dialogue: int = 35
-    median_seconds: float = 2.8
-    min_seconds: float = 0.9
-    max_seconds: float = 10.0
-    label_weights: dict[str, float] = field(default_factory=lambda: {
-        "neu": 0.20, "hap": 0.07, "exc": 0.11, "ang": 0.13, "sad": 0.13, "fru": 0.14,
-        "sur": 0.02, "fea": 0.01, "dis": 0.005, "oth": 0.005, "xxx": 0.16})
-    noise_dbfs: tuple[float, float] = (-58.0, -40.0)
-    # Knobs for other corpora of the same kind (robustness checks): 1.0 leaves the default corpus as it is.
-    pitch_scale: float = 1.0  # speakers' mean pitch ranges
-    emotion_strength: float = 1.0  # how far emotions move the voice from its neutral
-    expression_strength: float = 1.0  # how far emotions move the face from its neutral
-    face_scale: tuple[float, float] = (0.95, 1.1)  # head size range
-    turned_away: float = 0.12
-    width: int = 720
-    height: int = 480
-    fps: float = 29.97
-    keyframe_interval: int = 300  # frames; DivX's and Xvid's default maximum key-frame interval
-    workers: int = 0  # 0: all cores
-
-    @classmethod
-    def from_params(cls, params: dict) -> "SynthConfig":
-        return cls(**as_tuples(params))
 
 
 @dataclass
@@ -104,7 +74,7 @@ class DialoguePlan:
     background: tuple[int, int, int]
 
 
-def plan_corpus(cfg: SynthConfig) -> list[DialoguePlan]:
+def plan_corpus(cfg: Synth) -> list[DialoguePlan]:
     """Names, speakers, labels and times of every dialogue: cheap, and all the ground truth."""
     codes = list(cfg.label_weights)
     weights = np.array([cfg.label_weights[c] for c in codes], dtype=float)
@@ -231,7 +201,7 @@ def categorical_text(plan: DialoguePlan) -> str:
 
 # --- audio and video ----------------------------------------------------------------------
 
-def render_dialogue(job: tuple[DialoguePlan, SynthConfig, str]) -> str:
+def render_dialogue(job: tuple[DialoguePlan, Synth, str]) -> str:
     """Write one dialogue's wavs (dialogue + sentences) and its split-screen avi."""
     plan, cfg, root_str = job
     cv2.setNumThreads(1)
@@ -266,7 +236,7 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
     sf.write(str(path), audio, voice.SAMPLE_RATE, subtype="PCM_16")
 
 
-def write_divx_avi(path: Path, frames: Iterable[np.ndarray], cfg: SynthConfig) -> None:
+def write_divx_avi(path: Path, frames: Iterable[np.ndarray], cfg: Synth) -> None:
     """Encode BGR frames (cfg.height x cfg.width) into a DivX avi with cfg's frame rate and key-frame spacing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="avi") as container:
@@ -276,7 +246,7 @@ def write_divx_avi(path: Path, frames: Iterable[np.ndarray], cfg: SynthConfig) -
         container.mux(stream.encode())  # flush the encoder
 
 
-def _divx_stream(container: av.container.OutputContainer, cfg: SynthConfig) -> av.VideoStream:
+def _divx_stream(container: av.container.OutputContainer, cfg: Synth) -> av.VideoStream:
     """An MPEG-4 part 2 stream tagged DIVX, with DivX's key-frame spacing.
 
     OpenCV's writer always puts a key frame every 12 frames, which makes seeking far cheaper
@@ -294,7 +264,7 @@ def _divx_stream(container: av.container.OutputContainer, cfg: SynthConfig) -> a
     return stream
 
 
-def _render_frames(plan: DialoguePlan, cfg: SynthConfig, envelopes: list[np.ndarray],
+def _render_frames(plan: DialoguePlan, cfg: Synth, envelopes: list[np.ndarray],
                    expressions: list[face.Expression], rng: np.random.Generator) -> Iterator[np.ndarray]:
     """The split-screen BGR frames: both actors' drawn faces, the speaker's mouth following the voice."""
     n_frames = int(math.ceil(plan.length * cfg.fps))
@@ -336,7 +306,7 @@ def _head_jitter(n: int, rng: np.random.Generator) -> np.ndarray:
 
 # --- the whole corpus ---------------------------------------------------------------------
 
-def synthesize(cfg: SynthConfig, out: str | Path) -> pd.DataFrame:
+def synthesize(cfg: Synth, out: str | Path) -> pd.DataFrame:
     """Write the corpus under `out/IEMOCAP_full_release` and its ground truth `out/manifest.parquet`."""
     out = Path(out)
     if out.exists():
@@ -352,7 +322,7 @@ def synthesize(cfg: SynthConfig, out: str | Path) -> pd.DataFrame:
     return manifest
 
 
-def _write_release_files(root: Path, plans: list[DialoguePlan], cfg: SynthConfig) -> None:
+def _write_release_files(root: Path, plans: list[DialoguePlan], cfg: Synth) -> None:
     root.mkdir(parents=True)
     (root / "README.txt").write_text(
         "Synthetic stand-in for IEMOCAP_full_release, generated by `avemo synth`.\n"

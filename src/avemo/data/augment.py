@@ -7,10 +7,11 @@ along time: that reverses speech.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from avemo.params import Augment
 
 
 def crop_frequency(x: torch.Tensor, crop_ratio: float) -> torch.Tensor:
@@ -29,24 +30,13 @@ def crop_frequency(x: torch.Tensor, crop_ratio: float) -> torch.Tensor:
     return out if x.dim() == 4 else out[0]
 
 
-@dataclass(frozen=True)
-class AugmentParams:
-    enabled: bool = False
-    max_shift_rows: int = 10  # the study's 10 px crop from the top, resized back
-    max_rotation_deg: float = 10.0
-    freq_masks: int = 0  # SpecAugment (Park et al. 2019): bands of up to `freq_mask_rows` rows set to the mean
-    freq_mask_rows: int = 20
-    time_masks: int = 0  # ... and spans of up to `time_mask_frames` frames
-    time_mask_frames: int = 30
-
-
-def augment(x: torch.Tensor, p: AugmentParams, floor: float = -1.0) -> torch.Tensor:
+def augment(x: torch.Tensor, p: Augment, floor: float = -1.0) -> torch.Tensor:
     """Random top-crop-and-resize (a small frequency shift), a small rotation, then SpecAugment masks."""
     x = _shift_and_rotate(x, p, floor) if p.max_shift_rows or p.max_rotation_deg else x
     return mask(x, p) if p.freq_masks or p.time_masks else x
 
 
-def mask(x: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+def mask(x: torch.Tensor, p: Augment) -> torch.Tensor:
     """SpecAugment's frequency and time masks: random bands and spans replaced by the item's mean."""
     x = x.clone()
     fill = x.mean()
@@ -59,7 +49,7 @@ def mask(x: torch.Tensor, p: AugmentParams) -> torch.Tensor:
     return x
 
 
-def _shift_and_rotate(x: torch.Tensor, p: AugmentParams, floor: float) -> torch.Tensor:
+def _shift_and_rotate(x: torch.Tensor, p: Augment, floor: float) -> torch.Tensor:
     bins = x.shape[-2]
     shift = int(torch.randint(0, p.max_shift_rows + 1, ()).item())
     if shift:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from avemo.data.augment import AugmentParams, augment, crop_frequency
+from avemo.data.augment import augment, crop_frequency
 from avemo.data.balance import resample_indices
+from avemo.params import Augment, Balance
 
 ROLES = ("train", "val", "test")
 
@@ -23,17 +23,6 @@ def model_input(db: np.ndarray, floor: float, ceiling: float, crop_ratio: float)
     frequency-cropped. Training, evaluation and serving all go through here."""
     raw = torch.from_numpy(np.asarray(db, dtype=np.float32))[None]
     return crop_frequency((raw - floor) / (ceiling - floor) * 2 - 1, crop_ratio)
-
-
-@dataclass(frozen=True)
-class BalanceParams:
-    mode: str = "resample"  # 'resample' (the study), 'class_weight' (in the loss) or 'none'
-    per_class: int | str = "median"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("resample", "class_weight", "none"):
-            raise ValueError(f"balance.mode must be 'resample', 'class_weight' or 'none', not {self.mode!r}")
 
 
 def items_for_role(clips: pd.DataFrame, splits: pd.DataFrame, role: str, fold: int, classes: list[str]) -> pd.DataFrame:
@@ -57,8 +46,8 @@ class SpectrogramDataset(Dataset):
     """
 
     def __init__(self, variant_dir: str | Path, splits: pd.DataFrame, role: str, classes: list[str], fold: int = 0,
-                 crop_ratio: float = 0.0, augment_params: AugmentParams | None = None,
-                 balance: BalanceParams | None = None):
+                 crop_ratio: float = 0.0, augment_params: Augment | None = None,
+                 balance: Balance | None = None):
         variant_dir = Path(variant_dir)
         meta = json.loads((variant_dir / "meta.json").read_text())["spectrogram"]
         self.floor, self.ceiling = meta["floor_db"], meta["ceiling_db"]
@@ -149,7 +138,7 @@ class AudioVisualDataset(SpectrogramDataset):
 
     def __init__(self, variant_dir: str | Path, video_dir: str | Path, splits: pd.DataFrame, role: str,
                  classes: list[str], fold: int = 0, crop_ratio: float = 0.0,
-                 augment_params: AugmentParams | None = None, balance: BalanceParams | None = None,
+                 augment_params: Augment | None = None, balance: Balance | None = None,
                  missing_video: str = "drop", normalise: str = "imagenet"):
         super().__init__(variant_dir, splits, role, classes, fold, crop_ratio, augment_params, balance)
         if missing_video not in ("drop", "blank"):
@@ -168,6 +157,11 @@ class AudioVisualDataset(SpectrogramDataset):
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
         self.normalise = normalise
         self._make_index()
+
+    @property
+    def frames_shape(self) -> tuple[int, int, int]:
+        """(frames, height, width) of every item's face stack."""
+        return tuple(self.frames.shape[1:4])
 
     def _make_index(self) -> None:
         super()._make_index()

@@ -8,10 +8,12 @@ narrow kernels without (Torfi et al.) is a question for the search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+
+from avemo.params import AudioModel
 
 KINDS = ("cnn", "cnn_lstm", "cnn_rnn")
 
@@ -61,6 +63,13 @@ class AudioNetConfig:
 #: The study's exact layer sizes (its published code): 3 blocks, 2-layer bidirectional RNN of 128.
 PAPER = AudioNetConfig(channels=(16, 24, 32), kernels=((12, 16), (8, 12), (5, 7)), padding=(True, False, False),
                        hidden=128, rnn_layers=2, fc=64)
+
+
+def audio_config(m: AudioModel, input_shape: tuple[int, int]) -> AudioNetConfig:
+    """The network that `models.audio` describes, for spectrograms of `input_shape` (bins x frames)."""
+    if m.preset == "paper":
+        return replace(PAPER, kind=m.kind, input_shape=tuple(input_shape))
+    return AudioNetConfig(input_shape=tuple(input_shape), **m.model_dump(exclude={"preset"}))
 
 
 def feature_map_shape(cfg: AudioNetConfig) -> tuple[int, int]:

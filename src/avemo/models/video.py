@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from avemo.params import VideoModel
+
 
 @dataclass(frozen=True)
 class VideoNetConfig:
@@ -17,6 +19,11 @@ class VideoNetConfig:
     batch_norm: bool = False  # not in the study; without it the net can sit at chance for many epochs
     stem_pool: tuple[int, int, int] = (1, 1, 1)  # average-pool the input (frames, height, width) first: cheaper
     input_shape: tuple[int, int, int] = (20, 60, 100)  # frames x height x width
+
+
+def video_config(m: VideoModel, input_shape: tuple[int, int, int]) -> VideoNetConfig:
+    """The network that `models.video` describes, for frame stacks of `input_shape` (frames x height x width)."""
+    return VideoNetConfig(input_shape=tuple(input_shape), **m.model_dump())
 
 
 def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
@@ -58,3 +65,14 @@ class VideoNet(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(frames))
+
+
+class VideoOnly(nn.Module):
+    """The video network fed from the joint loader's (spectrogram, frames) pair: frames only."""
+
+    def __init__(self, net: VideoNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        return self.net(frames)

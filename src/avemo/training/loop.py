@@ -2,9 +2,10 @@
 
 AdamW (or the study's Adam) with a linear warm-up and a cosine decay of the learning rate,
 gradient clipping, an exponential moving average (EMA) of the weights, and a final model
-that is either the EMA after the last epoch or the epoch with the best validation UA. Mixed
-precision on CUDA. Deterministic for a seed, and resumable: every epoch writes `last.pt`, from
-which a re-run after a kill continues and ends with the figures of an uninterrupted run.
+that is either the EMA after the last epoch or the epoch with the best validation UA, left in
+the model (the caller saves it with what rebuilds it: models/checkpoint.py). Mixed precision on
+CUDA. Deterministic for a seed, and resumable: every epoch writes `last.pt` in the resume folder,
+from which a re-run after a kill continues and ends with the figures of an uninterrupted run.
 Batches are (*inputs, target). What is learnt is a task: emotion classification (cross-entropy,
 validated by UA) by default, or any object with the same three members, such as the audio-video
 synchronisation pre-training (training/sync.py).
@@ -13,11 +14,14 @@ Under `torchrun` (a process group initialised by the caller) it trains with
 DistributedDataParallel: each rank sees its shard of the training set (DistributedSampler),
 the training loss is reduced across ranks, every rank evaluates the full validation set (the
 replicas are identical, so are the metrics), and only rank 0 saves and reports.
+
+The moving average is torch's own `AveragedModel` with its EMA update (buffers such as batch-norm
+statistics follow the live model); it gives the same weights as the hand-written average it
+replaced (checked bit for bit on a training run).
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -34,43 +38,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from avemo.determinism import pick_device
 from avemo.metrics import classification_metrics
-
-SCHEDULES = ("constant", "cosine")
-SELECTIONS = ("best", "last")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 32
-    optimizer: str = "adamw"  # 'adamw' (decoupled decay) or 'adam' (the study's: decay as L2 in the gradient)
-    lr: float = 1e-4  # the study: Adam, lr 1e-4, weight decay 0.01
-    weight_decay: float = 0.01
-    warmup_epochs: float = 0.0  # linear warm-up from lr/100, then the schedule
-    schedule: str = "constant"  # 'constant' or 'cosine' (to lr/100 at the end of the last epoch)
-    clip_grad_norm: float = 0.0  # 0: no clipping
-    label_smoothing: float = 0.0
-    ema_decay: float = 0.0  # per step; 0: no moving average. The EMA is what is validated and kept
-    select: str = "best"  # 'best' validation UA over the epochs, or the 'last' epoch
-    patience: int = 0  # select=best: stop after this many epochs without a better validation UA; 0: never
-    seed: int = 0
-    num_workers: int = 0
-    pin_memory: bool = False
-    amp: bool = True  # mixed precision, on CUDA only
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "adamw"):
-            raise ValueError(f"train.loop.optimizer must be 'adam' or 'adamw', not {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"train.loop.schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.select not in SELECTIONS:
-            raise ValueError(f"train.loop.select must be one of {SELECTIONS}, not {self.select!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"train.loop.ema_decay must be in [0, 1), not {self.ema_decay}")
+from avemo.params import Loop
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,17 +70,6 @@ def process_group() -> Iterator[None]:
         dist.destroy_process_group()
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """CUDA (this rank's GPU under torchrun), then Apple MPS, then CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -123,7 +85,7 @@ class History:
     resumed_from: int = -1  # the first epoch this process trained after resuming; -1: not resumed
 
 
-def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig) -> float:
+def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: Loop) -> float:
     """Linear warm-up from lr/100, then constant or a cosine decay to lr/100."""
     floor = cfg.lr / 100
     if step < warmup_steps:
@@ -132,25 +94,6 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConf
         return cfg.lr
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-class WeightAverage:
-    """Exponential moving average of a model's weights (buffers such as batch-norm statistics copied).
-
-    Averaging over the last few hundred steps smooths out the epoch-to-epoch swings of a small
-    data set, so that the model kept is not one lucky or unlucky step.
-    """
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def update(self, model: nn.Module) -> None:
-        for key, value in model.state_dict().items():
-            if value.dtype.is_floating_point and key in self.state and not key.endswith(("running_mean", "running_var")):
-                self.state[key].lerp_(value.detach(), 1 - self.decay)
-            else:
-                self.state[key].copy_(value)
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, classes: list[str],
@@ -186,7 +129,7 @@ class Classification:
 
     score = "ua"
 
-    def __init__(self, classes: list[str], class_weights: np.ndarray | None, cfg: TrainConfig, device: torch.device):
+    def __init__(self, classes: list[str], class_weights: np.ndarray | None, cfg: Loop, device: torch.device):
         self.classes = classes
         weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
         self.train_loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
@@ -200,10 +143,10 @@ class Classification:
         return {k: metrics[k] for k in ("loss", "wa", "ua", "f1_macro")}
 
 
-def config_key(cfg: TrainConfig, model: nn.Module, n_train: int, fingerprint: str = "") -> str:
+def config_key(cfg: Loop, model: nn.Module, n_train: int, fingerprint: str = "") -> str:
     """What a checkpoint must match to be resumed: the config, the architecture, the data size, and
     the caller's fingerprint of everything else (the stage's inputs, params and code)."""
-    text = json.dumps({"cfg": asdict(cfg), "model": repr(model), "n_train": n_train, "fingerprint": fingerprint},
+    text = json.dumps({"cfg": cfg.model_dump(), "model": repr(model), "n_train": n_train, "fingerprint": fingerprint},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -236,15 +179,14 @@ def load_resumable(last: Path, key: str, device: torch.device) -> dict | None:
     return state
 
 
-def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[str], cfg: TrainConfig,
-          checkpoint_dir: Path, class_weights: np.ndarray | None = None,
-          on_epoch: Callable[[int, dict], None] | None = None, resume_dir: Path | None = None,
-          fingerprint: str = "", task=None) -> History:
-    """Train; write the final weights to `checkpoint_dir/best.pt` and leave them in `model`.
+def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[str], cfg: Loop,
+          resume_dir: Path, class_weights: np.ndarray | None = None,
+          on_epoch: Callable[[int, dict], None] | None = None, fingerprint: str = "", task=None) -> History:
+    """Train, and leave the final weights (the kept epoch's) in `model`.
 
     `task` (default: emotion classification over `classes`) gives the loss and the validation.
-    `resume_dir` (default: checkpoint_dir) holds `last.pt`, the state to resume from; the
-    stage keeps it outside DVC's outputs, which DVC deletes before a stage runs.
+    `resume_dir` holds `last.pt`, the state to resume from; stages keep it outside DVC's
+    outputs, which DVC deletes before a stage runs.
     """
     seed_everything(cfg.seed)
     rank, world = rank_and_world()
@@ -265,13 +207,14 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=cfg.pin_memory)
     steps_per_epoch = len(train_loader)
     total_steps, warmup_steps = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
-    kept = copy.deepcopy(model) if average else model  # the weights that are validated and kept
+    average = None
+    if cfg.ema_decay:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        average.update_parameters(model)  # the average starts at the initial weights
+    kept = average.module if average else model  # the weights that are validated and kept
 
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    resume_dir = resume_dir or checkpoint_dir
     resume_dir.mkdir(parents=True, exist_ok=True)
-    last, best = resume_dir / "last.pt", checkpoint_dir / "best.pt"
+    last = resume_dir / "last.pt"
     key = config_key(cfg, model, len(train_set), fingerprint)
     history, start, best_state = History(), 0, None
     state = load_resumable(last, key, device)
@@ -282,11 +225,10 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if average:
-            average.state = state["average"]
+            average.load_state_dict(state["average"])
         history, start = History(**state["history"]), state["epoch"] + 1
         history.resumed_from = start
         best_state = state["best"]
-        save_atomically(best_state, best)
         if on_epoch and rank == 0:
             for record in history.epochs:  # replay what was logged before the interruption
                 on_epoch(record["epoch"], record)
@@ -317,7 +259,7 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             scaler.step(optimizer)
             scaler.update()
             if average:
-                average.update(model)
+                average.update_parameters(model)
             step += 1
             total, seen = total + loss.item() * len(y), seen + len(y)  # .item() waits for the device
             tick = time.perf_counter()
@@ -330,8 +272,6 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
             sums = torch.tensor([total, seen], dtype=torch.float64, device=device)
             dist.all_reduce(sums)
             total, seen = sums.tolist()
-        if average:
-            kept.load_state_dict(average.state)
         val = task.validate(kept, val_loader, device)
         record = {"epoch": epoch, "train_loss": total / max(1, seen), **{f"val_{k}": v for k, v in val.items()},
                   "lr": optimizer.param_groups[0]["lr"]}
@@ -342,12 +282,10 @@ def train(model: nn.Module, train_set: Dataset, val_set: Dataset, classes: list[
         if improved:
             best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         if rank == 0:
-            if improved:
-                save_atomically(best_state, best)
             save_atomically({"key": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(), "average": average.state if average else None,
-                        "best": best_state, "history": asdict(history)}, last)
+                             "scaler": scaler.state_dict(), "generator": generator.get_state(),
+                             "torch_rng": torch.get_rng_state(), "average": average.state_dict() if average else None,
+                             "best": best_state, "history": asdict(history)}, last)
             if on_epoch:
                 on_epoch(epoch, {**record, **history.speed[-1]})
         if world > 1:

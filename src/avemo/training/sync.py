@@ -19,7 +19,6 @@ tables' emotion columns are never loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,30 +29,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from avemo.data.datasets import band_statistics, frames_tensor, model_input
-from avemo.models.audio import AudioNet
-from avemo.models.video import VideoNet
+from avemo.models.audio import AudioNet, audio_config
+from avemo.models.video import VideoNet, video_config
+from avemo.params import Models, Sync
+from avemo.training.loop import seed_everything
 
 NEGATIVES = ("other_dialogue", "same_dialogue", "shifted")  # easy, hard, hardest
 #: What the data path may read from the clip tables: nothing about emotions.
 AUDIO_COLUMNS = ["clip_id", "utterance_id", "dialog", "row"]
 VIDEO_COLUMNS = ["clip_id", "row", "has_video"]
-
-
-@dataclass(frozen=True)
-class SyncParams:
-    loss: str = "contrastive"  # contrastive (margin hinge) | infonce
-    margin: float = 1.0
-    temperature: float = 0.1  # infonce
-    embedding: int = 64  # size of the shared space the two projections map into
-    positive_share: float = 0.5
-    curriculum_start: tuple[float, float, float] = (1.0, 0.0, 0.0)  # shares of NEGATIVES in the first epoch
-    curriculum_end: tuple[float, float, float] = (0.2, 0.4, 0.4)  # ... and in the last
-    shift_frames: tuple[int, int] = (50, 150)  # the hardest negatives: audio rolled by this many 10 ms frames
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("contrastive", "infonce"):
-            raise ValueError(f"pretrain.loss must be 'contrastive' or 'infonce', not {self.loss!r}")
 
 
 def contrastive_loss(audio: torch.Tensor, video: torch.Tensor, positive: torch.Tensor, margin: float) -> torch.Tensor:
@@ -100,7 +84,7 @@ class SyncTask:
 
     score = "sync_acc"
 
-    def __init__(self, p: SyncParams):
+    def __init__(self, p: Sync):
         self.p = p
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -142,7 +126,7 @@ class SyncPairs(Dataset):
     """
 
     def __init__(self, audio_dir: Path, video_dir: Path, splits: pd.DataFrame, role: str, fold: int, crop_ratio: float,
-                 p: SyncParams, epochs: int, validation: bool = False, normalise: str = "imagenet"):
+                 p: Sync, epochs: int, validation: bool = False, normalise: str = "imagenet"):
         import json
 
         meta = json.loads((Path(audio_dir) / "meta.json").read_text())["spectrogram"]
@@ -203,3 +187,12 @@ class SyncPairs(Dataset):
             audio = torch.roll(audio, int(shift), dims=-1)  # the same audio, out of step with the face
         frames = frames_tensor(self.frames[self.items["video_row"].iat[partner]], self.normalise)
         return audio, frames, torch.tensor([int(kind == -1), max(int(kind), 0), int(anchor)])
+
+
+def sync_model(models: Models, p: Sync, train_set: SyncPairs) -> SyncNet:
+    """Both encoders as the fusion model builds them (the same architecture, so they can start it)."""
+    seed_everything(p.seed)
+    audio = AudioNet(audio_config(models.audio, train_set.spectrograms.shape[1:3]), 2)
+    audio.set_input_statistics(*train_set.band_statistics())
+    video = VideoNet(video_config(models.video, train_set.frames.shape[1:4]), 2)
+    return SyncNet(audio, video, p.embedding)

@@ -16,10 +16,11 @@ loop reads a family's own settings. A few structured knobs build several params 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import optuna
+
+from avemo.params import Params
 
 STRUCTURED = ("blocks", "kernel", "padding", "channels", "video_blocks", "video_channels")
 
@@ -71,32 +72,17 @@ def audio_channels(width: int, blocks: int) -> list[int]:
     return [width * min(2 ** b, 2) for b in range(blocks)]
 
 
-def apply(params: dict, overrides: dict[str, Any]) -> dict:
-    """A copy of params with dotted-path overrides set (missing sections are created)."""
-    out = copy.deepcopy(params)
-    for path, value in overrides.items():
-        node = out
-        *parents, leaf = path.split(".")
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
-    return out
-
-
-def knobs_of(params: dict, space: dict, family: str) -> dict[str, Any] | None:
-    """The knob values that reproduce `params` (the hand-set recipe), to enqueue as the first trial
+def knobs_of(typed: Params, space: dict, family: str) -> dict[str, Any] | None:
+    """The knob values that reproduce `typed` (the hand-set recipe), to enqueue as the first trial
     so that a search never ends below its starting point; None if the space cannot express them."""
-    models, loop = params["models"], {**params["train"]["loop"], **(params["train"].get(family) or {})}
+    params = typed.model_dump(mode="json")
+    models, loop = params["models"], typed.train.loop_for(family).model_dump(mode="json")
     knobs: dict[str, Any] = {}
     for name in space:
         if name in STRUCTURED:
             continue
         if name.startswith("train.loop."):
             knobs[name] = loop[name.removeprefix("train.loop.")]
-        elif name == "models.audio.kind":
-            knobs[name] = models["audio"].get("kind", "cnn")
         else:
             node: Any = params
             for key in name.split("."):

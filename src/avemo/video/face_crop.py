@@ -9,26 +9,12 @@ and is counted as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class FaceParams:
-    cascade: str = "haarcascade_frontalface_default.xml"
-    downscale: int = 3
-    scale_factor: float = 1.2
-    min_neighbors: int = 4
-    min_size: int = 30  # pixels, on the down-scaled image
-    detect_every: int = 4  # run the detector on frames 0, k, 2k, ... of each clip
-    margin: float = 1.25  # grow the detected box to take in the head
-    smooth_frames: int = 5  # median window over frames
-    fallback_box: tuple[float, float, float, float] = (0.15, 0.22, 0.7, 0.5)  # x, y, w, h as fractions of the half
-    height: int = 60
-    width: int = 100
+from avemo.params import Face
 
 
 @lru_cache(maxsize=4)
@@ -40,7 +26,7 @@ def cascade(name: str) -> cv2.CascadeClassifier:
     return classifier
 
 
-def detect(half: np.ndarray, p: FaceParams) -> np.ndarray | None:
+def detect(half: np.ndarray, p: Face) -> np.ndarray | None:
     """The largest face (x, y, w, h) in a BGR image, in its own pixel coordinates, or None."""
     grey = cv2.cvtColor(half, cv2.COLOR_BGR2GRAY)
     small = cv2.resize(grey, (grey.shape[1] // p.downscale, grey.shape[0] // p.downscale), interpolation=cv2.INTER_AREA)
@@ -51,7 +37,7 @@ def detect(half: np.ndarray, p: FaceParams) -> np.ndarray | None:
     return faces[np.argmax(faces[:, 2] * faces[:, 3])].astype(float) * p.downscale
 
 
-def clip_boxes(halves: list[np.ndarray], p: FaceParams) -> tuple[np.ndarray, int]:
+def clip_boxes(halves: list[np.ndarray], p: Face) -> tuple[np.ndarray, int]:
     """One box per frame (n x 4) and the number of frames with a detection (0: fallback box)."""
     found = [detect(h, p) if k % p.detect_every == 0 else None for k, h in enumerate(halves)]
     hits = [k for k, b in enumerate(found) if b is not None]
@@ -66,7 +52,7 @@ def clip_boxes(halves: list[np.ndarray], p: FaceParams) -> tuple[np.ndarray, int
     return smooth, len(hits)
 
 
-def crop(half: np.ndarray, box: np.ndarray, p: FaceParams) -> np.ndarray:
+def crop(half: np.ndarray, box: np.ndarray, p: Face) -> np.ndarray:
     """Crop a box grown by `margin` to the output aspect ratio, resize, and return RGB."""
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2

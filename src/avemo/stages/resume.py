@@ -18,18 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import mlflow
 
 import avemo
 
 RESUME_ROOT = Path(".avemo") / "resume"
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short hash of JSON-able parts (params, input md5s, code hash, ...)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def code_hash() -> str:
@@ -46,6 +40,7 @@ class ResumeFolder:
     """`root/<stage>/` for one fingerprint; `resumed` says whether state of an interrupted run was found."""
 
     def __init__(self, stage: str, key: str, root: Path = RESUME_ROOT):
+        self.key = key  # the fingerprint: what a checkpoint inside must also carry to be resumed
         self.path = root / stage.replace("@", "_").replace("/", "_")
         stamp = self.path / "fingerprint"
         self.resumed = stamp.exists() and stamp.read_text() == key

@@ -1,0 +1,167 @@
+"""`train_fusion_pretrained`: does sync pre-training earn its cost? The label-efficiency curve.
+
+For each share of the training labels and each seed, one stratified subset of the training clips
+(the same for both arms) trains the fusion model from scratch and from the sync pre-trained
+encoders, with the same loop; both answer the whole held-out test session. Per share, each arm's
+test UA with its interval, and the paired difference (pre-trained minus scratch, same items and
+seeds) with its interval and verdict; how many seeds would settle an open one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avemo.params import Params
+
+ARMS = ("scratch", "pretrained")
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--audio", type=Path, required=True)
+    p.add_argument("--video", type=Path, required=True)
+    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's encoders")
+    p.add_argument("--best", type=Path, action="append", default=[], help="the audio search's result (its architecture)")
+    p.add_argument("--stage", required=True)
+    p.add_argument("--summary", type=Path, required=True, help="per share: each arm's UA and the gain, with intervals")
+    p.add_argument("--details", type=Path, required=True)
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    import pandas as pd
+    from torch.utils.data import DataLoader
+
+    from avemo.data.splits import split_tags
+    from avemo.labels import class_set
+    from avemo.reports import write_json
+    from avemo.stages.frame import Frame, searched
+    from avemo.training.recipe import StageData, build_datasets
+
+    e = params.pretrain.efficiency
+    params = searched(params, args.best).override(
+        {f"train.fusion.{k}": v for k, v in e.loop.model_dump(exclude_none=True).items()})
+    frame = Frame(args.stage, params, [args.audio, args.video, args.splits, args.pretrained])
+    device = frame.device()
+    data = build_datasets("fusion", params, StageData(args.audio, args.video, args.splits), class_set(params.labels))
+    resume = frame.resume(params.yaml_values(["labels", "train", "models", "pretrain"]))
+    arms = ArmJob(params, data, args.pretrained, e.finetune, args.stage, DataLoader(data.test, batch_size=64), device,
+                  resume)
+    with frame.mlflow_run("fusion", resume, device=device,
+                          tags={"dataset_variant": args.audio.name,
+                                **split_tags(pd.read_parquet(args.splits), params.train.fold)},
+                          params={"efficiency": e.model_dump(), "kind": params.models.audio.kind,
+                                  **params.yaml_values(["train", "models"])}) as parent:
+        runs = [arms.train(fraction, seed, arm) for fraction in e.fractions for seed in params.train.seeds
+                for arm in ARMS]
+        summary = summarise(runs, list(data.test.items["clip_id"]), data.test.classes, list(params.train.seeds))
+        import mlflow
+
+        mlflow.log_metrics({f"test_ua_{arm}_{fraction}": cells[arm]["ua"]["estimate"]
+                            for fraction, cells in summary["fractions"].items() for arm in ARMS})
+        summary["mlflow_run_id"] = parent.info.run_id
+    write_json(args.summary, summary)
+    write_tables(args.details, runs, summary)
+    resume.finish()
+    print_summary(summary)
+
+
+class ArmJob:
+    """One arm of one cell: fusion on a subset of the labels, from scratch or from the pre-trained encoders."""
+
+    def __init__(self, params, data, pretrained, finetune, stage, test_loader, device, resume):
+        self.params, self.data, self.pretrained, self.finetune = params, data, pretrained, finetune
+        self.stage, self.test_loader, self.device, self.resume = stage, test_loader, device, resume
+
+    def train(self, fraction: float, seed: int, arm: str) -> dict:
+        import mlflow
+
+        from avemo.data.subsets import label_subset
+        from avemo.tracking import log_epoch
+        from avemo.training.loop import predict
+        from avemo.training.recipe import fit, fusion_init, model_spec, prepare_model
+
+        name = f"f{fraction}-seed{seed}-{arm}"
+        saved = self.resume.read(name)
+        if saved:
+            return saved
+        subset = self.data.train.restricted(label_subset(self.data.train.items, fraction, seed))
+        params = self.params.override({"train.fusion_init": arm})
+        model = prepare_model(model_spec("fusion", params, self.data), self.data, seed,
+                              fusion_init(arm, {"init_pretrained": self.pretrained}, seed))
+        if arm == "pretrained" and self.finetune == "linear":
+            model.freeze_branches()
+        with self.resume.mlflow_run(name, f"{self.stage} {name}", nested=True) as run:
+            mlflow.set_tags({"dvc_stage": self.stage, "arm": arm, "label_fraction": fraction, "seed": seed,
+                             "finetune": self.finetune if arm == "pretrained" else "full"})
+            history = fit(model, "fusion", params, self.data, seed, self.resume.sub(name), on_epoch=log_epoch,
+                          fingerprint=self.resume.key, train_set=subset)
+            _, y_true, probabilities = predict(model, self.test_loader, self.device)
+            y_pred = probabilities.argmax(axis=1)
+            from avemo.metrics import classification_metrics
+
+            test = classification_metrics(y_true, y_pred, self.data.test.classes)
+            mlflow.log_metrics({"test_ua": test["ua"], "test_wa": test["wa"], "train_items": len(subset.items)})
+            record = {"fraction": fraction, "arm": arm, "seed": seed, "labels": len(subset.items),
+                      "test_ua": test["ua"], "test_wa": test["wa"], "mlflow_run_id": run.info.run_id,
+                      "y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "epochs": history.epochs}
+        self.resume.write(name, record)
+        return record
+
+
+def summarise(runs: list[dict], items: list[str], classes: list[str], seeds: list[int]) -> dict:
+    """Per share: each arm's test UA with its interval, and the paired gain of pre-training with its verdict."""
+    from avemo.stats import Predictions, compare, figure
+
+    out: dict = {"fractions": {}}
+    for fraction in dict.fromkeys(r["fraction"] for r in runs):
+        answers = {}
+        for arm in ARMS:
+            cell = sorted((r for r in runs if r["fraction"] == fraction and r["arm"] == arm), key=lambda r: r["seed"])
+            answers[arm] = Predictions(items, cell[0]["y_true"], [r["y_pred"] for r in cell], [str(s) for s in seeds],
+                                       classes)
+        gain = compare(answers["pretrained"], answers["scratch"])
+        out["fractions"][str(fraction)] = {
+            **{arm: {"ua": figure(answers[arm]).to_dict(), "labels": next(
+                r["labels"] for r in runs if r["fraction"] == fraction and r["arm"] == arm),
+                "per_seed": {str(r["seed"]): r["test_ua"] for r in runs if r["fraction"] == fraction and r["arm"] == arm}}
+               for arm in ARMS},
+            "gain": gain.to_dict(),
+            "verdict": {"better": "pre-training helps", "worse": "pre-training hurts"}.get(
+                gain.verdict, "no difference shown")}
+    return out
+
+
+def write_tables(folder: Path, runs: list[dict], summary: dict) -> None:
+    """Every run's figures, and the curve DVC plots (UA by share of labels, each arm's mean)."""
+    import pandas as pd
+
+    from avemo.reports import write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{k: v for k, v in r.items() if k not in ("epochs", "y_true", "y_pred")} for r in runs]).to_csv(
+        folder / "runs.csv", index=False)
+    pd.DataFrame([{"fraction": float(f), **{f"{a}_ua": c[a]["ua"]["estimate"] for a in ARMS},
+                   **{f"{a}_ua_low": c[a]["ua"]["low"] for a in ARMS}, **{f"{a}_ua_high": c[a]["ua"]["high"] for a in ARMS}}
+                  for f, c in summary["fractions"].items()]).to_csv(folder / "ua_by_fraction.csv", index=False)
+    write_json(folder / "predictions.json", {r["mlflow_run_id"]: {k: r[k] for k in ("fraction", "arm", "seed", "y_pred")}
+                                             for r in runs})
+
+
+def print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    from avemo.stages.show import console
+
+    table = Table(title="label efficiency: test UA, mean over seeds [95 % interval over items and seeds]",
+                  title_justify="left")
+    for column in ("labels", "scratch", "pre-trained", "gain", "verdict"):
+        table.add_column(column)
+    for fraction, cells in summary["fractions"].items():
+        ua = [cells[a]["ua"] for a in ARMS]
+        gain = cells["gain"]["difference"]
+        table.add_row(f"{float(fraction):.0%} ({cells['scratch']['labels']})",
+                      *(f"{u['estimate']:.3f} [{u['low']:.3f}, {u['high']:.3f}]" for u in ua),
+                      f"{gain['estimate']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]", cells["verdict"])
+    console.print(table)
+

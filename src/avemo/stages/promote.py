@@ -1,0 +1,63 @@
+"""`avemo promote`: move a registered model's `champion` alias to its challenger, behind a gate.
+
+Both versions answer the held-out test utterances through the serving pyfunc; the challenger is
+promoted only if its paired gain has a 95 % interval above `--min-delta`. `--dry-run` decides and
+changes nothing; `--rollback` moves `champion` back to the version it replaced. Every decision,
+with its interval, goes to the version's tags and the audit trail.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avemo.params import Params
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, choices=["avemo-audio", "avemo-fusion"])
+    p.add_argument("--metric", default="ua", choices=["ua", "wa", "f1"],
+                   help="the test metric the gate compares (default: %(default)s)")
+    p.add_argument("--min-delta", type=float, default=0.0,
+                   help="the gain the challenger's interval must clear, absolute (default: %(default)s)")
+    p.add_argument("--dry-run", action="store_true", help="evaluate and decide, change nothing")
+    p.add_argument("--rollback", action="store_true", help="move `champion` back to the previous champion")
+    p.add_argument("--utterances", type=Path, default=Path("data/interim/utterances.parquet"),
+                   help="the index stage's table: where each test utterance's wav and video are (default: %(default)s)")
+    p.add_argument("--splits", type=Path, default=Path("data/interim/splits.parquet"),
+                   help="the split stage's table: which utterances are the test role (default: %(default)s)")
+    p.add_argument("--video", type=Path, default=Path("data/processed/video/full"),
+                   help="the video stage's output, to leave out clips it could not read (fusion; default: %(default)s)")
+    p.add_argument("--audit", type=Path, default=Path("reports/promotions.jsonl"),
+                   help="the audit trail, one JSON line per decision (default: %(default)s)")
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    import pandas as pd
+    from rich.table import Table
+
+    from avemo.registry import PromotionHalfDone, evaluation_table, promote, rollback
+    from avemo.stages.show import console
+
+    try:
+        if args.rollback:
+            decision = rollback(args.model, args.audit)
+        else:
+            family = args.model.removeprefix("avemo-")
+            table = evaluation_table(family, params, pd.read_parquet(args.utterances), pd.read_parquet(args.splits),
+                                     args.video)
+            decision = promote(args.model, table, args.metric, args.min_delta, args.dry_run, args.audit)
+    except PromotionHalfDone:
+        raise
+    except Exception as exc:
+        raise RuntimeError(f"{exc}; no alias was changed") from exc
+    if decision.metrics:
+        table = Table(title=f"{args.model}: test split", title_justify="left")
+        table.add_column("metric")
+        for version in decision.metrics:
+            table.add_column(version, justify="right")
+        for metric in next(iter(decision.metrics.values())):
+            table.add_row(metric, *(f"{m.get(metric, float('nan')):.4f}" for m in decision.metrics.values()))
+        console.print(table)
+    prefix = "dry run, nothing changed: would " if args.dry_run and decision.action != "none" else ""
+    console.print(f"promote {args.model}: {prefix}{decision.action} ({decision.reason})", markup=False)

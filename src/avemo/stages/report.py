@@ -1,0 +1,34 @@
+"""`report`: reports/results.md, the study's tables filled from this tracking store.
+
+A view of the store: every cell is a run of it, the study's cells included once `make study` has
+run them; a gap names the command that fills it. So DVC renders it on every repro (always_changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avemo.params import Params
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", type=Path, required=True, help="reports/corpus.json")
+    p.add_argument("--tune", type=Path, action="append", default=[], help="reports/tune/<family>.json")
+    p.add_argument("--label-efficiency", type=Path, default=Path("reports/label_efficiency.json"),
+                   help="the study's label-efficiency summary, when it has run")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--figures", type=Path, required=True)
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.report import build_report
+    from avemo.stages.frame import read_json
+    from avemo.stages.show import console
+
+    tune = {path.stem: read_json(path) for path in args.tune if path.exists()}
+    efficiency = read_json(args.label_efficiency) if args.label_efficiency.exists() else None
+    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency)
+    gaps = text.count("(gap:")
+    console.print(f"report: {args.out} (figures in {args.figures}); "
+                  + (f"{gaps} cell(s) wait for their runs: `make study` fills them" if gaps else "no gap"), markup=False)

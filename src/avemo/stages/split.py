@@ -1,0 +1,37 @@
+"""`split`: the roles (train, val, test) of every utterance in each fold, speaker-independent.
+
+`fixed` tests Session 5 and validates on Session 4; `loso` has five folds, each testing one
+session; `random` is the study's speaker-dependent split, for comparison only. The stage
+refuses to write a speaker-independent scheme in which a speaker has two roles.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avemo.params import Params
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("utterances", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    import pandas as pd
+
+    from avemo.data.splits import RANDOM_WARNING, make_splits, speakers_in_two_roles
+    from avemo.stages.show import console
+
+    p = params.split
+    splits = make_splits(pd.read_parquet(args.utterances), p.scheme, p.test_session, p.val_session,
+                         p.val_fraction, p.test_fraction, p.seed)
+    if p.scheme != "random" and not speakers_in_two_roles(splits).empty:
+        raise ValueError("a speaker appears in two roles of one fold: the split is not speaker-independent")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    splits.to_parquet(args.out, index=False)
+    if p.scheme == "random":
+        console.print(f"WARNING: {RANDOM_WARNING}", style="bold yellow")
+    console.print(f"split: scheme={p.scheme}, {splits['fold'].nunique()} fold(s)")
+    console.print(splits.groupby(["fold", "role"]).size().unstack(fill_value=0).to_string(), markup=False)

@@ -1,0 +1,65 @@
+"""`avemo study` (`make study`): every experiment the report has a cell for, then the report.
+
+The study is DVC stages (study/dvc.yaml: the audio grid, augmentation, the random split, three
+classes, leave-one-session-out, the label-efficiency grid), so DVC runs what is missing, in order,
+and skips what is done: a stopped study resumes where it stopped (an interrupted training
+continues from its last epoch). This command shows the progress over the stages DVC has to run,
+then renders the report again from the tracking store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+
+from avemo.params import Params
+
+STUDY = "study/dvc.yaml"
+RUNNING = re.compile(r"^Running stage '([^']+)'")
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry", action="store_true", help="list the stages that would run, run nothing")
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.stages.show import console
+
+    pending = stages_to_run(STUDY)
+    if args.dry:
+        console.print(f"study: {len(pending)} stage(s) to run: " + (", ".join(pending) or "none"), markup=False)
+        return
+    console.print(f"study: {len(pending)} stage(s) to run (the rest of {STUDY} is up to date)", markup=False)
+    if pending:
+        repro_with_progress(STUDY, pending)
+    repro_with_progress("dvc.yaml", stages_to_run("dvc.yaml"))  # the report, a view of the store, is always rendered
+
+
+def stages_to_run(target: str) -> list[str]:
+    """The stages `dvc repro` would run for a target, in its order."""
+    dry = subprocess.run(["dvc", "repro", "--dry", target], capture_output=True, text=True)
+    if dry.returncode:
+        raise RuntimeError(f"dvc repro --dry {target} failed:\n{dry.stdout}{dry.stderr}")
+    return [m.group(1) for line in dry.stdout.splitlines() if (m := RUNNING.match(line))]
+
+
+def repro_with_progress(target: str, pending: list[str]) -> None:
+    """`dvc repro target`, its output passed through, with a bar over the stages it runs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task(f"{target}: starting", total=len(pending))
+        proc = subprocess.Popen(["dvc", "repro", target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1)
+        started = 0
+        for line in proc.stdout:
+            bar.console.print(line.rstrip("\n"), markup=False, highlight=False)
+            if m := RUNNING.match(line):
+                bar.update(task, completed=started, description=f"{target}: {m.group(1)}")
+                started += 1
+        if proc.wait():
+            raise RuntimeError(f"dvc repro {target} failed (exit {proc.returncode}); run `make study` again to resume")
+        bar.update(task, completed=len(pending), description=f"{target}: done")
+    sys.stdout.flush()

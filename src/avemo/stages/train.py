@@ -1,0 +1,177 @@
+"""`train`: one model trained once per seed and evaluated on the held-out test split, tracked in MLflow.
+
+The method: build the fold's train, val and test roles (balancing and augmentation on the train
+role only); for each seed, start the model (fusion: from the same seed's trained audio and video
+models, as the study did, or from the sync pre-trained encoders), train it with the one loop and
+answer every test item; keep the seed with the best validation UA (the test split never chooses);
+report each figure as the mean over seeds with a 95 % interval over test items and seeds. One
+MLflow parent run, a child run per seed. A killed stage resumes: finished seeds are kept, the
+interrupted one continues from its last epoch. Under `torchrun` every rank trains its shard and
+rank 0 alone records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from contextlib import nullcontext
+from pathlib import Path
+
+from avemo.params import FAMILIES, Params
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--family", choices=FAMILIES, required=True)
+    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
+    p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
+    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    p.add_argument("--model-dir", type=Path, required=True, help="seed-<k>/best.pt per seed, best.pt the kept one")
+    p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")
+    p.add_argument("--details", type=Path, required=True, help="folder: details.json, predictions, plot tables")
+    p.add_argument("--init-audio", type=Path, help="fusion: start the audio branch from this trained model folder")
+    p.add_argument("--init-video", type=Path, help="fusion: start the video branch from this trained model folder")
+    p.add_argument("--init-pretrained", type=Path, help="fusion: folder of the sync pre-trained encoders")
+    p.add_argument("--best", type=Path, action="append", default=[],
+                   help="a search's reports/tune/<family>.json: train with the params it chose (repeatable)")
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.stages.frame import searched
+    from avemo.stages.show import print_figures
+    from avemo.training.loop import process_group
+
+    params = searched(params, args.best)
+    with process_group():
+        detail = train_stage(args, params)
+    if detail is not None:
+        print_figures(f"train {args.stage}", detail)
+
+
+def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from avemo.data.splits import split_tags
+    from avemo.labels import class_set
+    from avemo.stages.frame import Frame, write_plot_tables
+    from avemo.stats import Predictions
+    from avemo.training.loop import rank_and_world
+    from avemo.training.recipe import StageData, build_datasets, model_spec
+
+    inits = {"init_audio": args.init_audio, "init_video": args.init_video, "init_pretrained": args.init_pretrained}
+    frame = Frame(args.stage, params, [args.audio, args.video, args.splits, *inits.values()])
+    device = frame.device()
+    data = build_datasets(args.family, params, StageData(args.audio, args.video, args.splits), class_set(params.labels))
+    spec = model_spec(args.family, params, data)
+    seeds = list(params.train.seeds)
+    rank, world = rank_and_world()
+    if rank != 0:
+        torch.distributed.barrier()  # rank 0 sets the resume folder up first
+    resume = frame.resume(args.family, spec.to_dict(), params.yaml_values(["labels", "train", "models"]))
+    if rank == 0 and world > 1:
+        torch.distributed.barrier()
+    tracked = rank == 0
+    job = SeedJob(args, params, data, spec, frame, resume, DataLoader(data.test, batch_size=64), device, tracked, inits)
+    import pandas as pd
+
+    run_context = frame.mlflow_run(
+        args.family, resume, device=device,
+        tags={"dataset_variant": args.audio.name, **split_tags(pd.read_parquet(args.splits), params.train.fold),
+              "items_train": len(data.train), "items_val": len(data.val), "items_test": len(data.test)},
+        params={"family": args.family, "model": spec.audio.kind if spec.audio else "c3d", "variant": args.audio.name,
+                "classes": ",".join(spec.classes), "seeds": ",".join(map(str, seeds)), "world_size": world,
+                **params.yaml_values(["labels.set", "train", "models"]),
+                "init_audio": str(args.init_audio or ""), "init_video": str(args.init_video or "")},
+        datasets={args.audio.name: args.audio, "splits": args.splits}
+        | ({f"video-{args.video.name}": args.video} if args.video else {})) if tracked else nullcontext()
+    with run_context as parent:
+        results = {seed: resume.read(f"seed-{seed}") or job.train_seed(seed) for seed in seeds}
+        chosen = max(seeds, key=lambda s: (results[s]["best_val_ua"], -seeds.index(s)))
+        if not tracked:
+            return None
+        keep_models(resume, args.model_dir, seeds, chosen)
+        predictions = Predictions(list(data.test.items["clip_id"]), results[chosen]["y_true"],
+                                  [results[s]["y_pred"] for s in seeds], [str(s) for s in seeds], list(spec.classes))
+        kept = results[chosen]
+        record = {"model": {"seed": chosen, "mlflow_run_id": kept["mlflow_run_id"], "best_epoch": kept["best_epoch"],
+                            "best_val_ua": kept["best_val_ua"], "recall": kept["recall"]},
+                  "epochs_at_chance": max(r["epochs_at_chance"] for r in results.values())}
+        log_kept(parent.info.run_id, chosen, kept, spec.classes)
+        detail = frame.write_figures(args.metrics, args.details, predictions, record, parent.info.run_id)
+        write_plot_tables(args.details, predictions, seeds.index(chosen), kept["epochs"])
+    resume.finish()
+    return detail
+
+
+class SeedJob:
+    """Everything one seed's training needs; `train_seed` is the seed's whole story."""
+
+    def __init__(self, args, params, data, spec, frame, resume, test_loader, device, tracked, inits):
+        self.args, self.params, self.data, self.spec = args, params, data, spec
+        self.frame, self.resume, self.test_loader = frame, resume, test_loader
+        self.device, self.tracked, self.inits = device, tracked, inits
+
+    def train_seed(self, seed: int) -> dict:
+        """Start the model from the seed, train it, answer the test items; the record is kept for resuming."""
+        import mlflow
+
+        from avemo.metrics import classification_metrics
+        from avemo.models.checkpoint import save_checkpoint
+        from avemo.tracking import log_epoch, log_evaluation
+        from avemo.training.loop import epochs_at_chance, predict
+        from avemo.training.recipe import fit, fusion_init, prepare_model
+
+        family, stage = self.args.family, self.args.stage
+        init = fusion_init(self.params.train.fusion_init, self.inits, seed) if family == "fusion" else (None, None)
+        model = prepare_model(self.spec, self.data, seed, init)
+        child = self.resume.mlflow_run(f"seed-{seed}", f"{stage} seed {seed}", nested=True) if self.tracked \
+            else nullcontext()
+        with child as run:
+            if self.tracked:
+                mlflow.set_tags({"dvc_stage": stage, "seed": seed, "git_commit": self.frame.lineage()["git_commit"]})
+                mlflow.log_params({"seed": seed, "family": family})
+            history = fit(model, family, self.params, self.data, seed, self.resume.sub(f"seed-{seed}"),
+                          on_epoch=log_epoch if self.tracked else None, fingerprint=self.resume.key)
+            if history.resumed_from > 0:
+                print(f"{stage}: seed {seed} resumed from epoch {history.resumed_from} "
+                      f"(epochs 0-{history.resumed_from - 1} were saved before the interruption)", flush=True)
+            _, y_true, probabilities = predict(model, self.test_loader, self.device)
+            y_pred = probabilities.argmax(axis=1)
+            test = classification_metrics(y_true, y_pred, list(self.spec.classes))
+            stalled = epochs_at_chance(history, len(self.spec.classes))
+            save_checkpoint(self.resume.sub(f"seed-{seed}") / "best.pt", model.cpu(), self.spec)
+            if self.tracked:
+                if history.resumed_from > 0:
+                    mlflow.set_tag("resumed_from_epoch", history.resumed_from)
+                mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_score,
+                                    "epochs_at_chance": stalled})
+                log_evaluation(test, list(self.spec.classes), history.epochs)
+        record = {"seed": seed, "mlflow_run_id": run.info.run_id if self.tracked else "",
+                  "best_epoch": history.best_epoch, "best_val_ua": history.best_score, "epochs_at_chance": stalled,
+                  "resumed_from": history.resumed_from, "recall": test["recall"], "y_true": y_true.tolist(),
+                  "y_pred": y_pred.tolist(), "epochs": history.epochs}
+        if self.tracked:
+            self.resume.write(f"seed-{seed}", record)
+        return record
+
+
+def keep_models(resume, model_dir: Path, seeds: list[int], chosen: int) -> None:
+    """Every seed's model into the stage's output folder (DVC deleted it before the stage ran), and the kept one."""
+    for seed in seeds:
+        (model_dir / f"seed-{seed}").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(resume.sub(f"seed-{seed}") / "best.pt", model_dir / f"seed-{seed}" / "best.pt")
+    shutil.copyfile(model_dir / f"seed-{chosen}" / "best.pt", model_dir / "best.pt")
+
+
+def log_kept(run_id: str, chosen: int, kept: dict, classes) -> None:
+    """The parent run names its kept model and carries its confusion matrices."""
+    import mlflow
+    import numpy as np
+
+    from avemo.metrics import classification_metrics
+    from avemo.tracking import log_evaluation
+
+    mlflow.set_tags({"selected_seed": chosen, "selected_run_id": kept["mlflow_run_id"]})
+    log_evaluation(classification_metrics(np.array(kept["y_true"]), np.array(kept["y_pred"]), list(classes)),
+                   list(classes), kept["epochs"])

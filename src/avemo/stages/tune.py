@@ -1,0 +1,248 @@
+"""`tune_<family>`: one Optuna search, its MLflow parent run, and which params the final model trains.
+
+The method: the first trial is the hand-set recipe of params.yaml (where the space can express it),
+so the search never ends below its starting point; TPE samples the rest, the pruner stops trials
+that trail, every trial answers the validation items. The budget is a number of trials of a number
+of epochs, the same on any corpus and machine (a time limit, where set, is reported as such). The
+`*_best` stages train the best trial only if the 95 % interval of its paired gain over the hand-set
+trial, on the same validation items, lies above `tune.min_gain`; a search that completed fewer than
+`min_complete` trials says that it searched too little. The study's name is a hash of what it
+searches, not of its budget: raising `trials` and re-running adds only the missing trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from avemo.params import Params
+
+EXPERIMENT = "avemo-tune"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--family", choices=["audio", "fusion"], required=True)
+    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
+    p.add_argument("--video", type=Path, help="video folder (fusion)")
+    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    p.add_argument("--out", type=Path, required=True, help="reports/tune/<family>.json: the choice and the counts")
+    p.add_argument("--metrics", type=Path, required=True, help="headline: best validation UA, trials done (DVC metrics)")
+    p.add_argument("--figures", type=Path, required=True, help="folder for the study's plots")
+    p.add_argument("--base-best", type=Path, action="append", default=[], help="start from another search's choice")
+    p.add_argument("--init-audio", type=Path, help="fusion: trained audio model folder (train.fusion_init=branches)")
+    p.add_argument("--init-video", type=Path, help="fusion: trained video model folder (train.fusion_init=branches)")
+    p.add_argument("--init-pretrained", type=Path, help="fusion: sync pre-trained encoders (train.fusion_init=pretrained)")
+    p.add_argument("--storage", help="Optuna storage (default tune.storage): journal:<file>, sqlite:///..., postgresql://...")
+    p.add_argument("--trials", type=int, help="trials wanted (default tune.<family>.trials)")
+    p.add_argument("--workers", type=int, help="local worker processes (default tune.workers; 0: only remote ones)")
+
+
+def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.stages.frame import Frame, searched
+    from avemo.stages.show import console
+    from avemo.tuning.study import redact
+
+    params = searched(params, args.base_best)
+    if args.trials is not None:
+        params = params.override({f"tune.{args.family}.trials": args.trials})
+    data = {"audio": args.audio, "video": args.video, "splits": args.splits, "init_audio": args.init_audio,
+            "init_video": args.init_video, "init_pretrained": args.init_pretrained}
+    frame = Frame(args.stage, params, data.values())
+    config = search_config(args.family, params, data, args.stage)
+    storage = args.storage or params.tune.storage
+    workers = params.tune.workers if args.workers is None else args.workers
+    started = time.time()
+    study = run_search(config, frame, storage, workers)
+    summary = summarise(study, config, params.tune.min_gain, time.time() - started)
+    write_outputs(summary, study, config, args)
+    console.print(f"tune {args.family}: study {study.study_name} in {redact(storage)}: {summary['trials']}; "
+                  f"best validation UA {summary['best']['val_ua']:.3f} (trial {summary['best']['trial']}); "
+                  f"the *_best stage trains {summary['chosen']['why']}", markup=False)
+
+
+def search_config(family: str, params: Params, data: dict, stage: str):
+    from avemo.tuning.study import SearchConfig
+
+    tune, search = params.tune, getattr(params.tune, family)
+    return SearchConfig(family=family, params=params.model_dump(mode="json"), space=search.space,
+                        trials=search.trials, epochs=search.epochs, timeout_s=search.timeout_s,
+                        min_complete=search.min_complete,
+                        data={k: str(v) if v is not None else None for k, v in data.items()}, seed=tune.seed,
+                        pruner=tune.pruner, max_retry=tune.max_retry, stage=stage, heartbeat_s=tune.heartbeat_s,
+                        grace_s=tune.grace_s)
+
+
+def study_name(config, frame) -> str:
+    """Named after what is searched, not after the budget: more trials continue the same study."""
+    from avemo.tracking import fingerprint
+
+    p = config.params
+    key = fingerprint(config.family, config.space, config.epochs, config.seed, config.pruner,
+                      {k: p[k] for k in ("labels", "train", "models")}, frame.hashes)
+    return f"avemo-{config.family}-{key[:10]}"
+
+
+def run_search(config, frame, storage_url: str, workers: int):
+    """Create (or continue) the study, open its MLflow parent run, run the workers, return the study."""
+    from dataclasses import asdict
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from avemo.stages.tune_worker import TrialRuns
+    from avemo.tuning.space import knobs_of
+    from avemo.tuning.study import make_pruner, open_storage, redact, work
+
+    name = study_name(config, frame)
+    study = optuna.create_study(study_name=name, direction="maximize", load_if_exists=True,
+                                storage=open_storage(storage_url, config.heartbeat_s, config.grace_s, config.max_retry),
+                                sampler=optuna.samplers.TPESampler(seed=config.seed),
+                                pruner=make_pruner(config.pruner, config.epochs))
+    if not study.trials:  # the hand-set recipe first: the search never ends below its starting point
+        knobs = knobs_of(config.typed(), config.space, config.family)
+        if knobs is not None:
+            study.enqueue_trial(knobs, user_attrs={"hand_set": True})
+    previous = study.user_attrs.get("avemo", {}).get("tracking", {})
+    config.tracking = parent_run(name, config, frame, previous.get("parent_run_id"), storage_url)
+    study.set_user_attr("avemo", asdict(config))
+    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    print(f"tune {config.family}: study {name} in {redact(storage_url)}: {done} of {config.trials} trials done, "
+          f"{workers} local worker(s)", flush=True)
+    if workers == 1:
+        work(name, storage_url, 0, TrialRuns())
+    elif workers > 1:
+        procs = [subprocess.Popen([sys.executable, "-m", "avemo.cli", "tune-worker", "--study", name,
+                                   "--storage", storage_url, "--worker", str(k)]) for k in range(workers)]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise RuntimeError(f"tune {config.family}: worker exit codes {codes}")
+    return optuna.load_study(study_name=name, storage=open_storage(storage_url))
+
+
+def parent_run(name: str, config, frame, previous: str | None, storage_url: str) -> dict:
+    """The study's MLflow parent run: the one an earlier attempt opened, else a new one."""
+    import mlflow
+
+    from avemo.tracking import flatten, use_experiment
+    from avemo.tuning.study import redact
+
+    experiment_id = use_experiment("tune")
+    client = mlflow.MlflowClient()
+    if previous:
+        try:
+            client.get_run(previous)
+            client.update_run(previous, status="RUNNING")
+            return {"parent_run_id": previous, "experiment_id": experiment_id}
+        except mlflow.exceptions.MlflowException:
+            pass  # the tracking store was reset: a new parent run for the same study
+    run = client.create_run(experiment_id, run_name=f"{config.stage} ({name})", tags={
+        **frame.lineage(), "optuna.study": name, "optuna.storage": redact(storage_url), "family": config.family,
+        "optuna.sampler": f"TPE seed {config.seed}", "optuna.dashboard": f"make dashboard STORAGE={redact(storage_url)}"})
+    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in flatten(
+        {"space": config.space, "trials": config.trials, "epochs_per_trial": config.epochs, "pruner": config.pruner,
+         "timeout_s": config.timeout_s}).items()])
+    return {"parent_run_id": run.info.run_id, "experiment_id": experiment_id}
+
+
+def summarise(study, config, min_gain: float, seconds: float) -> dict:
+    """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why."""
+    from optuna.trial import TrialState
+
+    counts = {state.name.lower(): sum(t.state == state for t in study.trials)
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(f"tune {config.family}: no trial completed ({counts}); see the trials' reasons in MLflow")
+    best = study.best_trial
+    hand_set = next((t for t in complete if t.user_attrs.get("hand_set")), None)
+    minimum = config.min_complete
+    chosen, why, gain = choose(best, hand_set, min_gain, len(complete), minimum)
+    limit_hit = config.timeout_s is not None and counts["complete"] + counts["pruned"] < config.trials
+    return {"study": study.study_name, "seconds": round(seconds, 1),
+            "budget": {"trials": config.trials, "epochs_per_trial": config.epochs, "timeout_s": config.timeout_s,
+                       "min_complete": minimum},
+            "trials": counts, "time_limit_reached": limit_hit, "searched_enough": len(complete) >= minimum,
+            "best": {"trial": best.number, "val_ua": best.value, "params": best.params},
+            "hand_set": {"trial": hand_set.number, "val_ua": hand_set.value} if hand_set else None,
+            "gain": gain, "chosen": {"trial": chosen.number, "overrides": chosen.user_attrs["overrides"], "why": why},
+            "sampler_seed": config.seed, "pruner": config.pruner,
+            "mlflow_parent_run_id": config.tracking.get("parent_run_id")}
+
+
+def choose(best, hand_set, min_gain: float, complete: int, minimum: int):
+    """The trial the `*_best` stages train: the best one only if its gain's interval clears the margin."""
+    from avemo.stats import BETTER, Predictions, compare
+
+    if hand_set is None or best.number == hand_set.number:
+        return best, "the best trial" + (" (the hand-set params)" if hand_set else ""), None
+    if complete < minimum:
+        return hand_set, (f"the hand-set params: the search searched too little ({complete} completed trials, "
+                          f"fewer than min_complete={minimum}), so nothing was chosen"), None
+    a, b = (Predictions(**{**t.user_attrs["val_predictions"], "y_pred": [t.user_attrs["val_predictions"]["y_pred"]],
+                           "seeds": ["trial"]}) for t in (best, hand_set))
+    gain = compare(a, b, margin=min_gain)
+    d = gain.difference
+    interval = f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+    if gain.verdict == BETTER:
+        return best, f"the best trial: its validation-UA gain over the hand-set params is {interval}", gain.to_dict()
+    return hand_set, (f"the hand-set params: the best trial's validation-UA gain {interval} (paired, 95 % interval "
+                      f"over the validation items) does not clear tune.min_gain={min_gain}"), gain.to_dict()
+
+
+def write_outputs(summary: dict, study, config, args: argparse.Namespace) -> None:
+    """reports/tune/<family>.json, the headline metrics, the study's plots, and the parent run's record."""
+    import mlflow
+
+    from avemo.reports import write_json
+
+    write_json(args.out, summary)
+    write_json(args.metrics, {"val_ua": round(summary["best"]["val_ua"], 4), "complete": summary["trials"]["complete"],
+                              "pruned": summary["trials"]["pruned"]})
+    args.figures.mkdir(parents=True, exist_ok=True)
+    draw_study(study, args.figures)
+    run_id = summary["mlflow_parent_run_id"]
+    if not run_id:
+        return
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in {
+        "best_val_ua": summary["best"]["val_ua"], "best_trial": summary["best"]["trial"],
+        **{f"trials_{k}": v for k, v in summary["trials"].items()}}.items()])
+    client.set_tag(run_id, "best_params", str(summary["best"]["params"])[:5000])
+    client.set_tag(run_id, "chosen", summary["chosen"]["why"][:5000])
+    for png in sorted(args.figures.glob("*.png")):
+        client.log_artifact(run_id, str(png), artifact_path="study")
+    client.log_artifact(run_id, str(args.out), artifact_path="study")
+    client.set_terminated(run_id)
+
+
+def draw_study(study, folder: Path) -> None:
+    """Optimisation history, parameter importances, parallel coordinates (what can be drawn yet)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    drawings = {"history": vis.plot_optimization_history, "importances": vis.plot_param_importances,
+                "parallel_coordinate": vis.plot_parallel_coordinate}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        for name, draw in drawings.items():
+            try:
+                ax = draw(study)
+                figure = (ax[0] if hasattr(ax, "__len__") else ax).figure
+            except (ValueError, RuntimeError) as exc:  # e.g. importances need two complete trials
+                figure, axes = plt.subplots(figsize=(6, 2))
+                axes.axis("off")
+                axes.text(0.5, 0.5, f"{name}: not drawn yet ({exc})", ha="center", va="center", wrap=True, fontsize=8)
+            figure.set_size_inches(9, 5)
+            figure.tight_layout()
+            figure.savefig(folder / f"{name}.png", dpi=80)
+            plt.close(figure)

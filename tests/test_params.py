@@ -1,0 +1,61 @@
+"""params.yaml is validated before any stage runs: a misspelt key, a wrong type, an impossible value or a missing key
+stops the command with the key's path and what was expected; every section builds what it configures."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from avemo.params import ParamsError, load_params
+from tests.conftest import PROJECT
+
+
+def broken(tmp_path, change) -> str:
+    tree = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    change(tree)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ParamsError) as error:
+        load_params(path)
+    return str(error.value)
+
+
+def test_the_project_params_load_and_every_loop_is_valid():
+    params = load_params(PROJECT / "params.yaml")
+    for family in ("audio", "video", "fusion"):
+        assert params.train.loop_for(family, seed=3).seed == 3
+    assert params.train.loop_for("video").epochs == 10 and params.train.loop.epochs == 40
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t["train"]["loop"].update(learning_rate=0.1), "train.loop.learning_rate: unknown key"),
+    (lambda t: t["train"]["loop"].update(lr="fast"), "train.loop.lr: Input should be a valid number"),
+    (lambda t: t["train"].update(crop_ratio=1.5), "train.crop_ratio: Input should be less than 1"),
+    (lambda t: t["split"].update(scheme="speaker"), "split.scheme: Input should be 'fixed', 'loso' or 'random'"),
+    (lambda t: t["split"].update(test_session=4), "split: test_session and val_session must differ"),
+    (lambda t: t["labels"].update(set="paper5"), "labels: set 'paper5' is not one of the sets"),
+    (lambda t: t["models"]["audio"].update(kernels=[[3, 3]]), "models.audio: channels, kernels and padding need one"),
+    (lambda t: t["train"]["loop"].pop("ema_decay"), "train.loop.ema_decay: missing"),
+    (lambda t: t["compute"].update(cpu_isa="sse"), "compute.cpu_isa: Input should be 'avx2', 'avx512' or 'native'"),
+])
+def test_a_bad_params_file_names_the_key_and_what_was_expected(tmp_path, change, message):
+    assert message in broken(tmp_path, change)
+
+
+def test_a_typo_suggests_the_key_it_resembles(tmp_path):
+    assert "train.loop.epoch: unknown key; did you mean 'epochs'?" in broken(
+        tmp_path, lambda t: t["train"]["loop"].update(epoch=3))
+
+
+def test_the_cli_refuses_a_bad_params_file_before_any_stage_runs(tmp_path):
+    tree = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    tree["synth"]["turns_per_dialog"] = 6
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tree))
+    proc = subprocess.run([sys.executable, "-m", "avemo.cli", "synth", "--out", "corpus"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "synth.turns_per_dialog: unknown key; did you mean 'turns_per_dialogue'?" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "corpus").exists()
+    bad_set = subprocess.run([sys.executable, "-m", "avemo.cli", "--params", str(PROJECT / "params.yaml"), "--set",
+                              "train.fold", "synth", "--out", "corpus"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad_set.returncode == 1 and "--set 'train.fold': expected KEY=VALUE" in bad_set.stderr
