@@ -1,8 +1,11 @@
-# avemo: `make repro` runs the default pipeline, `make test` the test suite.
+# avemo: `make repro` runs the quick default pipeline, `make study` every other cell of the report,
+# `make test` the test suite.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# `dvc plots show`'s page template with Vega inside (.dvc/config: plots.html_template): opens offline.
+PLOTS_PAGE := .dvc/plots_page.html
 
 # Offline: no usage telemetry from MLflow or DVC.
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -12,9 +15,9 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro test bench ui dashboard serve screenshots clean
+.PHONY: install repro study test bench ui dashboard serve screenshots plots clean
 
-install: $(STAMP)
+install: $(STAMP) $(PLOTS_PAGE)
 
 # torch first, pinned to the CPU wheel: an unpinned torch pulls a CUDA build of several GB.
 $(STAMP): pyproject.toml
@@ -23,8 +26,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-repro: $(STAMP)
+$(PLOTS_PAGE): $(STAMP)
+	$(BIN)/python -m avemo.plots_page $(PLOTS_PAGE)
+
+repro: $(STAMP) $(PLOTS_PAGE)
 	$(BIN)/dvc repro
+
+# Every experiment the report has a cell for (study/dvc.yaml, after the default), with progress; then the
+# report again. Stopped, it resumes where it stopped.
+study: $(STAMP) $(PLOTS_PAGE)
+	$(BIN)/avemo study
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -33,10 +44,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 # Every server binds to 127.0.0.1 only.
+# MLflow's server with the project's UI defaults (src/avemo/ui.py: opens on training runs with their
+# metric columns), one worker and no GenAI job runner: answers in seconds on 2 cores.
 ui: $(STAMP)
 	mkdir -p mlruns
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) \
-		--default-artifact-root $(CURDIR)/mlruns
+	$(BIN)/python -m avemo.ui --store $(MLFLOW_TRACKING_URI) --artifacts $(CURDIR)/mlruns --port 5000
 
 # Optuna's dashboard on the searches' storage (tune.storage; STORAGE=postgresql://... for another one).
 STORAGE ?= optuna/journal.log
@@ -47,6 +59,10 @@ dashboard: $(STAMP)
 MODEL ?= avemo-fusion@champion
 serve: $(STAMP)
 	$(BIN)/mlflow models serve -m models:/$(MODEL) --env-manager local -h 127.0.0.1 -p 5001
+
+# Every plot of dvc.yaml on one page, dvc_plots/index.html (Vega from the venv: no network needed).
+plots: $(PLOTS_PAGE)
+	$(BIN)/dvc plots show
 
 # Screenshots of the MLflow UI for README (needs Debian's chromium: apt-get install chromium).
 screenshots: $(STAMP)

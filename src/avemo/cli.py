@@ -26,6 +26,7 @@ class Verb:
     module: str  # avemo.stages.<module>
     help: str
     needs_params: bool = True  # commands that read a registered model work outside the project too
+    pinned: bool = True  # stages run pinned (determinism.py); commands that write no pipeline output need not
 
 
 VERBS = (
@@ -42,11 +43,12 @@ VERBS = (
     Verb("label-efficiency", "label_efficiency", "fusion from scratch vs pre-trained, at shares of the labels"),
     Verb("register", "register", "register the final models in the MLflow registry (alias challenger)"),
     Verb("promote", "promote", "move `champion` to the challenger if its test gain's interval clears the margin",
-         needs_params=False),
+         needs_params=False, pinned=False),
     Verb("predict", "predict", "the emotion of a wav (+ video window) by a registered model, as JSON",
-         needs_params=False),
+         needs_params=False, pinned=False),
     Verb("report", "report", "reports/results.md: the study's tables, filled from this tracking store"),
-    Verb("study", "study", "run every experiment the report has a cell for (study/dvc.yaml), with progress"),
+    Verb("study", "study", "run every experiment the report has a cell for (study/dvc.yaml), with progress",
+         pinned=False),
 )
 BY_NAME = {v.name: v for v in VERBS}
 
@@ -99,7 +101,7 @@ def prepare(argv: list[str], verb: Verb | None) -> Params:
         params = Params()
     else:
         params = load_params(options.params).override(changes(options.set))
-    if verb is not None:
+    if verb is not None and verb.pinned:
         pin_process(params.compute.cpu_isa, argv)
     return params
 
@@ -118,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from rich.console import Console
 
-        Console(stderr=True).print(f"avemo {verb.name if verb else ''}: {getattr(exc, 'message', None) or exc}",
-                                   style="bold red", markup=False, highlight=False)
+        Console(stderr=True, soft_wrap=True).print(  # one line: a path in it is never folded
+            f"avemo {verb.name if verb else ''}: {getattr(exc, 'message', None) or exc}", style="bold red",
+            markup=False, highlight=False)
         return 1
     return 0
 

@@ -7,8 +7,11 @@ DVC stage, variant, class set, input md5s, params, test metrics), aliased `chall
 the pyfunc (mlflow.models.evaluate: the serving path), and moves `champion` only if the
 challenger's paired gain on the same utterances has a 95 % interval above `min_delta` (stats.py:
 the rule every verdict of the project follows). Every decision, with its interval, is written as
-a tag on the version and a line of the audit trail. Aliases move last, in one call, and are put
-back if anything after it fails: a failure leaves them exactly as they were.
+a tag on the version and a line of the store's audit trail (`promotions.jsonl` of one run in the
+`avemo-registry` experiment: it lives with the registry it describes). Aliases move last, in one
+call, and are put back if anything after it fails: a failure leaves them exactly as they were.
+A version's source run is the training stage's run, so the MLflow UI walks from a headline run to
+its registered version and back.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import make_metric
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 import avemo
 from avemo.data.datasets import items_for_role
@@ -34,6 +38,7 @@ from avemo.serving import EmotionModel, serving_config, signature
 from avemo.stats import BETTER, Predictions, compare
 from avemo.tracking import (
     CLASSIC_ML,
+    code_hash,
     flatten,
     git_commit,
     pip_requirements,
@@ -42,7 +47,8 @@ from avemo.tracking import (
 
 MODEL_NAMES = {"audio": "avemo-audio", "fusion": "avemo-fusion"}
 EXPERIMENT = "avemo-registry"
-AUDIT = Path("reports") / "promotions.jsonl"
+AUDIT_TAG = "avemo.audit"  # = "promotions" on the run holding the audit trail
+AUDIT_FILE = "promotions.jsonl"
 
 
 def _experiment() -> str:
@@ -68,7 +74,7 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
     summary = json.loads(details.read_text())
     config = serving_config(params, audio_dir)
     weights = model_dir / "best.pt"
-    fingerprint = hashlib.md5(weights.read_bytes() + json.dumps(config, sort_keys=True).encode()).hexdigest()
+    fingerprint = version_fingerprint(weights, config)
     client = mlflow.MlflowClient(tracking_uri())
     _experiment()
     known = client.search_model_versions(f"name='{name}' and tag.fingerprint='{fingerprint}'")
@@ -82,22 +88,54 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
             **{k: v for k, v in training.data.tags.items() if k.startswith(("data.", "env."))},
             **{f"test_{m}_{part}": f"{test[m][part]:.4f}" for m in ("ua", "wa", "f1") for part in ("mean", "low", "high")},
             **{f"test_{m}_seed": f"{test[m]['per_seed'][str(summary['model']['seed'])]:.4f}" for m in ("ua", "wa", "f1")}}
+    version, run_id = log_version(name, weights, config, tags, params.yaml_values(["labels", "train", "models"]),
+                                  source_run_id=summary["mlflow_run_id"])
+    return {"model": name, "version": int(version), "registered": True, "fingerprint": fingerprint, "run_id": run_id}
+
+
+def version_fingerprint(weights: Path, config: dict) -> str:
+    """md5 of the model file, the serving config and the package's code: a version carries its code (code_paths),
+    so new serving code makes a new version even for the same weights."""
+    return hashlib.md5(weights.read_bytes() + json.dumps(config, sort_keys=True).encode()
+                       + code_hash().encode()).hexdigest()
+
+
+def log_version(name: str, weights: Path, config: dict, tags: dict, params: dict | None = None,
+                source_run_id: str | None = None) -> tuple[str, str]:
+    """Log the pyfunc (model file, serving config, the package's code) in a registering run and make it a new
+    version of `name`, tagged and aliased `challenger`; its source run is `source_run_id` (the training run) when
+    given. Return (version, the registering run's id)."""
+    client = mlflow.MlflowClient(tracking_uri())
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=_experiment(),
-                                                                run_name=f"register {tags['dvc_stage']}") as run:
+                                                                run_name=f"register {tags.get('dvc_stage', '')}") as run:
         config_path = Path(tmp) / "serving.json"
         config_path.write_text(json.dumps(config, indent=2))
         mlflow.set_tags({k: v for k, v in tags.items() if not k.startswith("data.")} | {"registered_model": name})
-        mlflow.log_params(flatten({"params": params.yaml_values(["labels", "train", "models"])}))
+        if params:
+            mlflow.log_params(flatten({"params": params}))
         info = mlflow.pyfunc.log_model(name="emotion_model", python_model=EmotionModel(),
                                        artifacts={"weights": str(weights), "config": str(config_path)},
                                        code_paths=[str(Path(avemo.__file__).parent)], signature=signature(),
-                                       registered_model_name=name, pip_requirements=pip_requirements())
-        version = str(info.registered_model_version)
+                                       pip_requirements=pip_requirements())
+    version = _new_version(client, name, info.model_id, source_run_id or run.info.run_id)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.set_registered_model_alias(name, "challenger", version)
-    return {"model": name, "version": int(version), "registered": True, "fingerprint": fingerprint,
-            "run_id": run.info.run_id}
+    return version, run.info.run_id
+
+
+def _new_version(client: mlflow.MlflowClient, name: str, model_id: str, source_run_id: str) -> str:
+    """A new version of `name` holding the logged model, with `source_run_id` as its run.
+
+    The MLflow UI lists a run's versions by the version's run_id: the headline training run then shows
+    "Registered models: <name> vN", and the version page links back to that run.
+    """
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"models:/{model_id}", run_id=source_run_id, model_id=model_id)
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([{"name": name,
+                                                                               "version": version.version}])})
+    return str(version.version)
 
 
 def evaluation_table(family: str, params: Params, utterances: pd.DataFrame, splits: pd.DataFrame,
@@ -132,6 +170,7 @@ def evaluate(name: str, version: str, table: pd.DataFrame) -> tuple[object, list
     """Run the registered pyfunc itself on the raw test table (the serving path), then MLflow's classifier
     evaluation of its answers (an evaluation run in MLflow); return the evaluation result and the answers."""
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    model.unwrap_python_model().read_local_files()  # batch scoring in this process: the table names local files
     emotions = model.predict(table.drop(columns=["label"]))["emotion"].tolist()
     answers = table.assign(emotion=emotions)
     with mlflow.start_run(experiment_id=_experiment(), run_name=f"evaluate {name} v{version}"):
@@ -172,8 +211,8 @@ def _alias(client: mlflow.MlflowClient, name: str, alias: str) -> Version | None
     return Version(str(found.version), dict(found.tags))
 
 
-def promote(name: str, table: pd.DataFrame, metric: str = "ua", min_delta: float = 0.0, dry_run: bool = False,
-            audit: Path = AUDIT) -> Decision:
+def promote(name: str, table: pd.DataFrame, metric: str = "ua", min_delta: float = 0.0,
+            dry_run: bool = False) -> Decision:
     """Evaluate challenger and champion on `table`; move `champion` if the challenger's gain has an interval above
     `min_delta`."""
     client = mlflow.MlflowClient(tracking_uri())
@@ -189,16 +228,16 @@ def promote(name: str, table: pd.DataFrame, metric: str = "ua", min_delta: float
               for v, (r, _) in evaluated.items()}
     if champion is None:
         return _decide(client, Decision(name, "promote", None, challenger.version, scores, f"first champion of {name}"),
-                       dry_run, audit)
+                       dry_run)
     gain = paired_gain(table, evaluated[challenger.version][1], evaluated[champion.version][1], metric, min_delta)
     action, reason = gate(gain, metric, min_delta)
     return _decide(client, Decision(name, action, champion.version, challenger.version, scores, reason, gain.to_dict()),
-                   dry_run, audit)
+                   dry_run)
 
 
-def _decide(client: mlflow.MlflowClient, decision: Decision, dry_run: bool, audit: Path) -> Decision:
+def _decide(client: mlflow.MlflowClient, decision: Decision, dry_run: bool) -> Decision:
     if not dry_run:
-        enact(client, decision, audit)
+        enact(client, decision)
     return decision
 
 
@@ -223,7 +262,7 @@ def gate(gain, metric: str, min_delta: float) -> tuple[str, str]:
                       f"--min-delta {min_delta}: {gain.verdict}")
 
 
-def rollback(name: str, audit: Path = AUDIT) -> Decision:
+def rollback(name: str) -> Decision:
     """Move `champion` back to the version it replaced (the `previous_champion` tag of the current one)."""
     client = mlflow.MlflowClient(tracking_uri())
     champion = _alias(client, name, "champion")
@@ -233,11 +272,11 @@ def rollback(name: str, audit: Path = AUDIT) -> Decision:
     if not previous:
         raise ValueError(f"{name} v{champion.version} replaced no earlier champion: nothing to roll back to")
     decision = Decision(name, "rollback", champion.version, previous, {}, f"rolled back from v{champion.version}")
-    enact(client, decision, audit)
+    enact(client, decision)
     return decision
 
 
-def enact(client: mlflow.MlflowClient, decision: Decision, audit: Path) -> None:
+def enact(client: mlflow.MlflowClient, decision: Decision) -> None:
     """Move the alias (promote, rollback), then write the audit trail; on any failure put the alias back."""
     name = decision.model
     before = _alias(client, name, "champion")
@@ -249,9 +288,7 @@ def enact(client: mlflow.MlflowClient, decision: Decision, audit: Path) -> None:
         line = decision.line()
         client.set_model_version_tag(name, decision.to_version, f"decision.{line['time'].replace(':', '')[:17]}",
                                      json.dumps({k: line[k] for k in ("decision", "from", "to", "reason")})[:5000])
-        audit.parent.mkdir(parents=True, exist_ok=True)
-        with audit.open("a") as f:
-            f.write(json.dumps(line) + "\n")
+        _append_audit(client, line)
     except Exception as exc:
         try:
             if before is None:
@@ -263,3 +300,29 @@ def enact(client: mlflow.MlflowClient, decision: Decision, audit: Path) -> None:
             state = f"could not restore the champion alias either ({restore_error})"
         raise PromotionHalfDone(f"{decision.action} of {name} failed half-way ({exc}); {state}") from exc
 
+
+def _audit_run(client: mlflow.MlflowClient) -> str | None:
+    runs = client.search_runs([_experiment()], f"tags.`{AUDIT_TAG}` = 'promotions'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def _trail(client: mlflow.MlflowClient, run_id: str | None) -> list[dict]:
+    if run_id is None or AUDIT_FILE not in {f.path for f in client.list_artifacts(run_id)}:
+        return []
+    return [json.loads(line) for line in mlflow.artifacts.load_text(f"runs:/{run_id}/{AUDIT_FILE}").splitlines()]
+
+
+def audit_trail(name: str | None = None) -> list[dict]:
+    """The store's promotion decisions (of model `name`, or all), oldest first."""
+    client = mlflow.MlflowClient(tracking_uri())
+    return [line for line in _trail(client, _audit_run(client)) if name is None or line["model"] == name]
+
+
+def _append_audit(client: mlflow.MlflowClient, line: dict) -> None:
+    """Rewrite the trail with `line` added, in one upload (the audit run is made on the first decision)."""
+    run_id = _audit_run(client)
+    if run_id is None:
+        run = client.create_run(_experiment(), run_name="audit: promotions", tags={AUDIT_TAG: "promotions"})
+        run_id = run.info.run_id
+        client.set_terminated(run_id)
+    client.log_text(run_id, "".join(json.dumps(x) + "\n" for x in [*_trail(client, run_id), line]), AUDIT_FILE)

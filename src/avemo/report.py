@@ -224,7 +224,7 @@ def efficiency(store: Store, summary: dict | None) -> list[str]:
     lines = ["## 4. Label efficiency: fusion from scratch vs from sync pre-trained encoders (test UA)", ""]
     run = store.by_stage.get("train_fusion_pretrained")
     if run is None or not summary or summary.get("mlflow_run_id") != run.info.run_id:
-        return lines + [f"— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)", ""]
+        return lines + ["— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)", ""]
     rows = []
     for fraction, c in summary["fractions"].items():
         ua = {a: Interval(**c[a]["ua"]) for a in ("scratch", "pretrained")}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def tracking_uri(root: Path = Path(".")) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+import avemo  # noqa: E402
+from avemo.store import tracking_uri  # noqa: E402, F401  (one definition; re-exported for the stages)
 
 
 #: Opens the experiment on its training runs in the MLflow UI, not on the GenAI overview.
@@ -67,6 +65,16 @@ def log_epoch(epoch: int, record: dict) -> None:
 def fingerprint(*parts: Any) -> str:
     """A short hash of JSON-able parts (params, input md5s, code hash, ...)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def code_hash() -> str:
+    """md5 over the package's source files: a resumed stage and a registered version carry their code."""
+    digest = hashlib.md5()
+    package = Path(avemo.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def git_commit() -> str:

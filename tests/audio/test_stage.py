@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -6,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from avemo.audio.segment import SegmentPolicy
-
-from avemo.audio.variant import VariantConfig, build_variant, load_wav
+from avemo.audio.variant import VariantConfig, build_variant
+from avemo.audio.wav import load_wav
 from avemo.params import Cleanup, Spectrogram
 
 
@@ -29,9 +30,13 @@ def test_bad_wavs_get_messages_that_name_the_problem(tmp_path):
         load_wav(write(tmp_path / "nan.wav", nan, 16000, "FLOAT"))
     with pytest.raises(ValueError, match="silent wav"):
         load_wav(write(tmp_path / "silent.wav", np.zeros(16000), 16000))
-    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00WAVEfmt garbage")
-    with pytest.raises(ValueError, match="unreadable wav"):
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    with pytest.raises(ValueError, match="corrupt wav"):
         load_wav(str(tmp_path / "corrupt.wav"))
+    with pytest.raises(ValueError, match="not a wav file"):
+        load_wav(b"RIFF\x00\x00WAVEfmt garbage")
+    with pytest.raises(ValueError, match="unreadable file: No such file"):
+        load_wav(str(tmp_path / "missing.wav"))
     y, note = load_wav(write(tmp_path / "8k.wav", speechlike(1.0, sr=8000), 8000))
     assert note == "resampled from 8000 Hz to 16000 Hz" and len(y) == 16000
 
@@ -67,7 +72,6 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
 
 
 def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
-    
     from avemo.audio.variant import needs_noise, plan_jobs
 
     utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0]})
@@ -80,11 +84,41 @@ def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
     assert needs_noise(plan_jobs(utterances, clean_full)[0], clean_full)  # gating uses a noise sample
 
 
-@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("PCM_24", 1), ("FLOAT", 2)])
-def test_wavs_load_as_soundfile_reads_them_whatever_the_format(tmp_path, subtype, channels):
-    y = np.stack([speechlike(1.0, seed=k) for k in range(channels)], axis=1)
-    path = write(tmp_path / "x.wav", y, 16000, subtype)
-    expected = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT", "PCM_U8"])
+def test_wavs_load_as_soundfile_reads_them_whatever_the_format_from_a_file_or_bytes(tmp_path, subtype):
+    path = write(tmp_path / "x.wav", speechlike(1.0), 16000, subtype)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0][:, 0]
     loaded, note = load_wav(path)
-    assert note == "" and np.array_equal(loaded, expected.astype(np.float32))
+    assert note == "" and np.array_equal(loaded, expected)
     assert np.array_equal(load_wav(path, max_frames=4000)[0], loaded[:4000])
+    assert np.array_equal(load_wav((tmp_path / "x.wav").read_bytes())[0], loaded)  # bytes: no reader's leftovers
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_wav_cut_short_or_with_two_channels_is_refused_with_the_reason(tmp_path, subtype):
+    data = Path(write(tmp_path / "x.wav", speechlike(3.0), 16000, subtype)).read_bytes()
+    cut = len(data) // 3
+    with pytest.raises(ValueError, match=r"truncated wav: its header announces 3.00 s, the file holds (0.9\d|1.00) s"):
+        load_wav(data[:cut])
+    assert len(load_wav(data[:cut], max_frames=8000)[0]) == 8000  # what was asked for is there
+    size = data.index(b"data") + 4
+    streamed = data[:size] + b"\xff\xff\xff\xff" + data[size + 4:cut]  # a streamed wav's placeholder: read to the end
+    assert 0 < len(load_wav(streamed)[0]) < 16000
+    stereo = np.stack([speechlike(1.0), speechlike(1.0, seed=1)], axis=1)
+    with pytest.raises(ValueError, match=r"2 channels: .*`sox in.wav -c 1 out.wav`"):
+        load_wav(write(tmp_path / "stereo.wav", stereo, 16000, subtype))
+
+
+def test_a_truncated_corpus_wav_is_skipped_with_its_reason_not_read_short(tmp_path):
+    whole = Path(write(tmp_path / "a.wav", speechlike(4.0), 16000)).read_bytes()
+    (tmp_path / "b.wav").write_bytes(whole[: len(whole) // 2])
+    utterances = pd.DataFrame({
+        "utterance_id": ["Ses01F_impro01_F000", "Ses01F_impro01_F001"],
+        "wav_path": [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")], "wav_seconds": [4.0, 4.0],
+        "class": "neutral", "label": "neu", "session": 1, "speaker": "Ses01F", "dialog": "Ses01F_impro01",
+        "markers": "F", "gender": "F", "start": 0.0, "avi_path": "x.avi"})
+    clips, skipped = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=1),
+                                   tmp_path / "out")
+    assert list(clips["utterance_id"]) == ["Ses01F_impro01_F000"]
+    assert skipped.set_index("utterance_id").loc["Ses01F_impro01_F001", "reason"].startswith(
+        "truncated wav: its header announces 4.00 s, the file holds 2.00 s")

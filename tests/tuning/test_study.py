@@ -54,7 +54,7 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     assert all("value_val_ua" in c.data.metrics and "train.audio.lr" in c.data.params for c in complete)
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(complete[0].info.run_id, "val_ua")] == [0, 1]
     assert parent.data.metrics["best_val_ua"] == pytest.approx(again["best"]["val_ua"])
-    assert parent.data.tags["optuna.dashboard"].startswith("make dashboard STORAGE=journal:")
+    assert parent.data.tags["optuna.dashboard"] == f"make dashboard STORAGE={tmp_path / 'journal.log'}"
 
     # The hand-set recipe is trial 0 and every complete trial kept its validation answers for the choice.
     hand_set = study.trials[0]

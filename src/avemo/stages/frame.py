@@ -78,7 +78,8 @@ class Frame:
 
     def resume(self, *key: Any):
         """This stage's resume folder, for a fingerprint of `key`, the inputs and the package's code."""
-        from avemo.stages.resume import ResumeFolder, code_hash
+        from avemo.stages.resume import ResumeFolder
+        from avemo.tracking import code_hash
 
         return ResumeFolder(self.stage, fingerprint(self.stage, *key, self.hashes, code_hash()))
 

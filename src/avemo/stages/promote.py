@@ -26,10 +26,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="the index stage's table: where each test utterance's wav and video are (default: %(default)s)")
     p.add_argument("--splits", type=Path, default=Path("data/interim/splits.parquet"),
                    help="the split stage's table: which utterances are the test role (default: %(default)s)")
-    p.add_argument("--video", type=Path, default=Path("data/processed/video/full"),
+    p.add_argument("--video", type=Path, default=Path("data/processed/video/full-raw"),
                    help="the video stage's output, to leave out clips it could not read (fusion; default: %(default)s)")
-    p.add_argument("--audit", type=Path, default=Path("reports/promotions.jsonl"),
-                   help="the audit trail, one JSON line per decision (default: %(default)s)")
+    p.add_argument("--audit", action="store_true",
+                   help="print the model's promotions, refusals and rollbacks in this store; change nothing")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
@@ -39,14 +39,17 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.registry import PromotionHalfDone, evaluation_table, promote, rollback
     from avemo.stages.show import console
 
+    if args.audit:
+        print_audit(args.model)
+        return
     try:
         if args.rollback:
-            decision = rollback(args.model, args.audit)
+            decision = rollback(args.model)
         else:
             family = args.model.removeprefix("avemo-")
             table = evaluation_table(family, params, pd.read_parquet(args.utterances), pd.read_parquet(args.splits),
                                      args.video)
-            decision = promote(args.model, table, args.metric, args.min_delta, args.dry_run, args.audit)
+            decision = promote(args.model, table, args.metric, args.min_delta, args.dry_run)
     except PromotionHalfDone:
         raise
     except Exception as exc:
@@ -61,3 +64,18 @@ def run(args: argparse.Namespace, params: Params) -> None:
         console.print(table)
     prefix = "dry run, nothing changed: would " if args.dry_run and decision.action != "none" else ""
     console.print(f"promote {args.model}: {prefix}{decision.action} ({decision.reason})", markup=False)
+
+
+def print_audit(model: str) -> None:
+    """The model's audit trail, as the registry's store holds it."""
+    from rich.table import Table
+
+    from avemo.registry import audit_trail
+    from avemo.stages.show import console
+
+    table = Table(title=f"{model}: promotion decisions in this store", title_justify="left")
+    for column in ("time", "decision", "from", "to", "reason"):
+        table.add_column(column)
+    for line in audit_trail(model):
+        table.add_row(line["time"], line["decision"], str(line["from"] or "-"), str(line["to"]), line["reason"])
+    console.print(table)

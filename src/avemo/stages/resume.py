@@ -11,7 +11,6 @@ The folder is removed once the stage has written its outputs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -21,19 +20,8 @@ from pathlib import Path
 
 import mlflow
 
-import avemo
 
 RESUME_ROOT = Path(".avemo") / "resume"
-
-
-def code_hash() -> str:
-    """md5 over the package's source files: other code never resumes a stage's state."""
-    digest = hashlib.md5()
-    package = Path(avemo.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 class ResumeFolder:

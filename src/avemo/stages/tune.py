@@ -141,11 +141,25 @@ def parent_run(name: str, config, frame, previous: str | None, storage_url: str)
             pass  # the tracking store was reset: a new parent run for the same study
     run = client.create_run(experiment_id, run_name=f"{config.stage} ({name})", tags={
         **frame.lineage(), "optuna.study": name, "optuna.storage": redact(storage_url), "family": config.family,
-        "optuna.sampler": f"TPE seed {config.seed}", "optuna.dashboard": f"make dashboard STORAGE={redact(storage_url)}"})
+        "optuna.sampler": f"TPE seed {config.seed}", **dashboard_tags(name, storage_url)})
     client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in flatten(
         {"space": config.space, "trials": config.trials, "epochs_per_trial": config.epochs, "pruner": config.pruner,
          "timeout_s": config.timeout_s}).items()])
     return {"parent_run_id": run.info.run_id, "experiment_id": experiment_id}
+
+
+def dashboard_tags(name: str, storage_url: str) -> dict[str, str]:
+    """How to open the study in optuna-dashboard, on the parent run (a tag, and the run page's description).
+
+    `make dashboard` runs in the project root, where a relative journal path points; a database URL is
+    shown without its password, which the user puts back.
+    """
+    from avemo.tuning.study import redact
+
+    command = f"make dashboard STORAGE={redact(storage_url.removeprefix('journal:'))}"
+    note = (f"Optuna study `{name}`: `{command}`, then http://127.0.0.1:8080 (optuna-dashboard: history, "
+            "importances, every trial).")
+    return {"optuna.dashboard": command, "mlflow.note.content": note}
 
 
 def summarise(study, config, min_gain: float, seconds: float) -> dict:

@@ -83,6 +83,11 @@ def process_dialogue(job: DialogueJob) -> list[ClipFrames]:
         cap, fps, count = open_video(job.avi_path)
     except VideoError as exc:
         return [ClipFrames(c, None, reason=str(exc)) for c in job.clip_ids]
+    return cut_clips(job, cap, fps, count)
+
+
+def cut_clips(job: DialogueJob, cap: cv2.VideoCapture, fps: float, count: int) -> list[ClipFrames]:
+    """Every clip's face frames from an opened video (open_video), in one pass; releases it."""
     n = job.cfg.n_frames
     indices = [frame_indices(clip_frame_times(a, b, n), fps) for a, b in job.windows]
     results, needs = {}, defaultdict(list)

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import av
 import cv2
 import numpy as np
+
+#: FFmpeg may read local files only, with the AVI, MP4/MOV and Matroska demuxers only: other
+#: protocols and formats (an HLS playlist, `concat:`, `http:`) make it open URLs, which a
+#: client could use to make a server send requests. PyAV takes these as options; OpenCV reads
+#: them from its environment variable at every open, so they are set here, after any the user set.
+FFMPEG_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": "avi,mov,matroska"}
+_OPENCV_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+os.environ[_OPENCV_OPTIONS] = "|".join(filter(None, [os.environ.get(_OPENCV_OPTIONS),
+                                                     *(f"{k};{v}" for k, v in FFMPEG_OPTIONS.items())]))
+
+
+def container(head: bytes) -> str | None:
+    """'avi', 'mov' (MP4/QuickTime) or 'matroska' (also WebM) from a file's first 12 bytes, else None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mov"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    return None
 
 
 def clip_frame_times(window_start: float, window_end: float, n_frames: int) -> np.ndarray:
@@ -49,10 +70,10 @@ def key_frames(path: str) -> np.ndarray:
     unreadable one, none. Fewer key frames only means fewer seeks.
     """
     try:
-        with av.open(path) as container:
-            entries = container.streams.video[0].index_entries
+        with av.open(path, options=FFMPEG_OPTIONS) as opened:
+            entries = opened.streams.video[0].index_entries
             return np.flatnonzero([e.is_keyframe for e in entries])
-    except (av.FFmpegError, IndexError):
+    except Exception:  # PyAV raises FFmpeg's errors, IndexError, UnicodeDecodeError (metadata)... on a bad file
         return np.empty(0, np.int64)
 
 

@@ -1,0 +1,73 @@
+"""`dvc plots show` (`make plots`): every plot file the stages write is on the page, and the page needs no network."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from configparser import ConfigParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from avemo import plots_page
+from tests import browser
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def declared_plots(pipeline: Path = PROJECT / "dvc.yaml") -> dict[str, dict]:
+    """A dvc.yaml's top-level plots: file -> its properties."""
+    return {path: props for entry in yaml.safe_load(pipeline.read_text())["plots"] for path, props in entry.items()}
+
+
+def study_plots() -> dict[str, dict]:
+    return declared_plots(PROJECT / "study" / "dvc.yaml")
+
+
+def default_details_folders():
+    """The details folders of the quick default's stages (dvc.yaml), where they write their plot tables."""
+    for stage in yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"].values():
+        for out in stage.get("do", stage).get("outs") or []:
+            path = next(iter(out)) if isinstance(out, dict) else out
+            if path.startswith("reports/details/"):
+                yield from PROJECT.glob(path.replace("${item}", "*"))
+
+
+def test_every_plot_file_the_default_stages_write_is_declared():
+    written = {p.relative_to(PROJECT).as_posix() for folder in default_details_folders() for p in folder.glob("*.csv")}
+    assert written, "no plot table in reports/details"
+    assert written <= set(declared_plots())
+    readme = (PROJECT / "README.md").read_text()
+    named = set(re.findall(r"reports/details/[\w@-]+/\w+\.csv", readme))
+    assert named <= set(declared_plots()) | set(study_plots())  # every plot README points to is on the page
+
+
+@pytest.mark.slow
+def test_the_plots_page_loads_vega_from_itself_and_draws_every_plot(tmp_path):
+    """A DVC project with two of the project's plots, configured as the project is (.dvc/config)."""
+    chosen = ["reports/details/train_video/confusion.csv", "reports/details/train_fusion_best/learning_curve.csv"]
+    for path in chosen:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT / path, tmp_path / path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"plots": [{p: declared_plots()[p]} for p in chosen]}))
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    config = ConfigParser()
+    config.read(PROJECT / ".dvc" / "config")
+    template = config["plots"]["html_template"]
+    subprocess.run([*dvc, "config", "plots.html_template", template], cwd=tmp_path, check=True)
+    plots_page.write(tmp_path / ".dvc" / template)
+    subprocess.run([*dvc, "plots", "show", "-q"], cwd=tmp_path, check=True)
+
+    page = (tmp_path / "dvc_plots" / "index.html").read_text()
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page)  # no script fetched from anywhere, CDN or file
+    assert "window.vegaEmbed=" in page.replace(" ", "") and page.count("vegaEmbed('#") == len(chosen)
+    if browser.available():  # drawn: one Vega drawing (an <svg class="marks">) per plot
+        page_uri = (tmp_path / "dvc_plots" / "index.html").as_uri()
+        dom = subprocess.run(["chromium", *browser.FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                              "--virtual-time-budget=10000", "--dump-dom", page_uri],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        assert dom.count('class="marks"') == len(chosen)
