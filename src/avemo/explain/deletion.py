@@ -1,0 +1,120 @@
+"""The faithfulness check: does removing what a method calls important hurt the prediction
+faster than removing units in random order?
+
+For each clip, the units are set to the baseline one after another, most important first, and
+the model's probability of the explained class is read after each removal: the deletion curve,
+from the intact clip (fraction 0) to the all-baseline input (fraction 1). The same is done in
+`repeats` random orders (seeded), whose curves are averaged. Both curves start and end at the
+same two points, so their areas differ only by the order. The area under the curve (AUC, over
+the fraction removed, so in [0, 1]) is lower when the order is faithful.
+
+Verdict, from an interval alone: the per-clip paired gain (random AUC - method AUC) is averaged
+over the clips, with a 95 % Student t interval; the method **passes** if the interval's lower
+end is above zero, i.e. its curve falls faster than random's by more than the clip-to-clip
+noise can explain. The margin is the interval, not a fixed number: it narrows with more clips
+and widens where the method helps on some clips and hurts on others. With fewer than two
+clips there is no interval and the method fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+
+from avemo.explain.outputs import Scores
+from avemo.explain.units import remove_units
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """Deletion curves of one method on one kind of unit, and its verdict."""
+
+    method: str
+    unit: str
+    curves: np.ndarray  # (clips, units + 1): p(target) after removing the k most important units
+    random_curves: np.ndarray  # (clips, units + 1): the same in random orders, mean over the repeats
+
+    @property
+    def fractions(self) -> np.ndarray:
+        return np.linspace(0, 1, self.curves.shape[1])
+
+    @property
+    def auc(self) -> np.ndarray:
+        return area(self.curves)
+
+    @property
+    def random_auc(self) -> np.ndarray:
+        return area(self.random_curves)
+
+    @property
+    def gain(self) -> np.ndarray:
+        """Per clip: how much lower the method's area is than random's."""
+        return self.random_auc - self.auc
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Student t interval of the mean gain over clips; NaN with fewer than two clips."""
+        gain = self.gain
+        if len(gain) < 2:
+            return float("nan"), float("nan")
+        half = stats.t.ppf(0.5 + LEVEL / 2, len(gain) - 1) * gain.std(ddof=1) / np.sqrt(len(gain))
+        return float(gain.mean() - half), float(gain.mean() + half)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.interval[0] > 0)
+
+    def summary(self) -> dict:
+        """Plain numbers for a metrics file."""
+        low, high = self.interval
+        return {"clips": len(self.curves), "auc": float(self.auc.mean()), "random_auc": float(self.random_auc.mean()),
+                "gain": float(self.gain.mean()), "gain_low": low, "gain_high": high, "passed": self.passed}
+
+
+def area(curves: np.ndarray) -> np.ndarray:
+    """Trapezoidal area under each curve over the fraction of units removed (0 to 1)."""
+    return (curves[:, 1:] + curves[:, :-1]).sum(axis=1) / (2 * (curves.shape[1] - 1))
+
+
+def most_important_first(importance: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit indices by decreasing importance; ties (e.g. a map that is zero everywhere) in random order."""
+    return np.lexsort((rng.permutation(len(importance)), -importance))
+
+
+def deletion(method: str, unit: str, scores: Scores, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor,
+             importance: np.ndarray, target: torch.Tensor, context: tuple[torch.Tensor, ...] = (),
+             repeats: int = 4, seed: int = 0, batch: int = 64) -> Deletion:
+    """Deletion curves of every clip of `x` (B, ...) in the order of `importance` (B, units) and in
+    `repeats` random orders (seeded: the same orders for every method given the same seed)."""
+    rng = np.random.default_rng(seed)
+    n_units = importance.shape[1]
+    curves, random_curves = [], []
+    for i in range(len(x)):
+        orders = [most_important_first(importance[i], rng)] + [rng.permutation(n_units) for _ in range(repeats)]
+        p = probability_after_removals(scores, x[i: i + 1], mask, baseline, orders, int(target[i]),
+                                       tuple(c[i: i + 1] for c in context), batch)
+        curves.append(p[0])
+        random_curves.append(p[1:].mean(0))
+    return Deletion(method, unit, np.array(curves), np.array(random_curves))
+
+
+def probability_after_removals(scores: Scores, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor,
+                               orders: list[np.ndarray], target: int, context: tuple[torch.Tensor, ...],
+                               batch: int) -> np.ndarray:
+    """(orders, units + 1): p(target) of one input after removing 0, 1, ..., all units in each order."""
+    n_units = len(orders[0])
+    ranks = np.argsort(np.stack(orders), axis=1)  # (orders, units): when each unit is removed
+    steps = torch.from_numpy(np.arange(n_units + 1)[None, :, None] > ranks[:, None, :]).reshape(-1, n_units)
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(steps), batch):
+            removed = steps[a: a + batch]
+            copies = remove_units(x, baseline, mask, removed.to(x.device))
+            extra = tuple(c.expand(len(removed), *c.shape[1:]) for c in context)
+            out.append(scores(copies, *extra)[:, target].cpu())
+    return torch.cat(out).numpy().reshape(len(orders), n_units + 1)
