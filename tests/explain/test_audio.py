@@ -9,7 +9,7 @@ import pytest
 from avemo.explain import explain_spectrograms
 from avemo.explain.audio import METHODS, top_bands
 from avemo.explain.baselines import band_means
-from avemo.explain.deletion import deletion
+from avemo.explain.deletion import deletion_checks
 from avemo.explain.outputs import audio_scores
 from avemo.explain.units import band_mask
 from tests.explain.corpus import BANDS, CARRIER_BAND, CLASSES, FRAMES
@@ -45,10 +45,12 @@ def test_the_deletion_curve_falls_faster_than_random(audio_explanation, method, 
 
 def test_a_ranking_that_puts_the_carrier_last_fails_the_check(audio_model, audio_test_set, audio_explanation):
     x, _ = audio_test_set
-    reversed_ranking = -audio_explanation.bands["occlusion"][:12]
-    check = deletion("reversed", "band", audio_scores(audio_model), x[:12], band_mask(BANDS, FRAMES),
-                     band_means(audio_model, FRAMES), reversed_ranking, audio_explanation.targets[:12])
-    assert not check.passed and check.gain.mean() < 0
+    ranking = audio_explanation.bands["occlusion"][:12]
+    checks = deletion_checks("band", {"occlusion": ranking, "reversed": -ranking}, audio_scores(audio_model), x[:12],
+                             band_mask(BANDS, FRAMES), band_means(audio_model, FRAMES),
+                             audio_explanation.targets[:12])
+    assert checks[("occlusion", "band")].passed
+    assert not checks[("reversed", "band")].passed and checks[("reversed", "band")].gain.mean() < 0
 
 
 def test_one_clip_has_no_verdict_of_its_own(audio_model, audio_test_set):
@@ -56,6 +58,7 @@ def test_one_clip_has_no_verdict_of_its_own(audio_model, audio_test_set):
     one = explain_spectrograms(audio_model, x[:1], CLASSES, steps=8, repeats=2)
     assert not any(d.passed for d in one.deletions.values())
     assert np.isnan(one.deletions[("occlusion", "band")].interval).all()
+    json.dumps(one.metrics(), allow_nan=False)  # null, not NaN, where there is no interval
     assert one.bands["occlusion"].argmax() == CARRIER_BAND  # its importances are still there to draw
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from avemo.explain import modality_shares
+from avemo.explain import explain_spectrograms, modality_shares
 from tests.explain import corpus
 
 
@@ -36,3 +36,11 @@ def test_without_a_background_a_modality_is_removed_to_one_reference_input(fusio
     result = shares(fusion_model, None)
     assert np.ptp(result.neither[result.targets == 0]) == 0  # one reference: one p per class
     assert 0 <= np.nanmin(result.audio_share) and np.nanmax(result.audio_share) <= 1
+
+
+def test_a_fusion_models_audio_side_is_explained_with_its_frames_held(fusion_model):
+    y = corpus.labels(8, 11)
+    explanation = explain_spectrograms(fusion_model, corpus.spectrograms(y, 11), corpus.CLASSES,
+                                       frames=corpus.frames(y, 11, carry=False), steps=8, repeats=1)
+    assert (explanation.bands["integrated_gradients"].argmax(axis=1) == corpus.CARRIER_BAND).all()
+    assert (explanation.bands["occlusion"].argmax(axis=1) == corpus.CARRIER_BAND).all()

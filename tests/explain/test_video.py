@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from avemo.explain import explain_frames
 from avemo.explain.gradcam import grid_centres, last_convolution, on_input_grid
 from avemo.models.video import VideoNet, VideoNetConfig
+from avemo.training.recipe import VideoOnly
+from tests.explain import corpus
 from tests.explain.corpus import CARRIER_FRAME, CLASSES
 
 TOP_RIGHT = 1  # of the 2 x 2 region grid: cells numbered row by row
@@ -31,10 +34,11 @@ def test_occlusion_finds_the_carrier_frame_exactly(video_explanation):
 
 @pytest.mark.parametrize("method", ["grad_cam", "occlusion"])
 def test_both_methods_find_the_carrier_region(video_explanation, method):
-    for c in range(len(CLASSES)):
+    for c, name in enumerate(CLASSES):
         region = video_explanation.class_regions(method)[c]
         quarters = [region[r: r + 8, q: q + 10].mean() for r in (0, 8) for q in (0, 10)]
         assert int(np.argmax(quarters)) == TOP_RIGHT
+        assert video_explanation.metrics()["per_class"][name]["most_important_regions"][method][0] == TOP_RIGHT
 
 
 @pytest.mark.parametrize("unit", ["frame", "region"])
@@ -54,3 +58,12 @@ def test_the_grad_cam_grid_sits_at_its_receptive_field_centres():
     one_hot[0, 0, 0, 0] = 1
     upsampled = on_input_grid(one_hot, [frames, rows, cols], (20, 60, 100))[0]
     assert upsampled[:5, 0, :29].eq(1).all() and upsampled[5:].eq(0).all()  # held before the first centre
+
+
+def test_the_joint_loaders_video_model_is_explained_as_its_network(video_model):
+    """`VideoOnly` (what the video stage trains, fed (spectrogram, frames)) explains like the VideoNet inside it."""
+    y = corpus.labels(4, 10)
+    frames = corpus.frames(y, 10)
+    inner, wrapped = (explain_frames(m, frames, CLASSES, grid=(2, 2), repeats=1)
+                      for m in (video_model, VideoOnly(video_model)))
+    assert all(np.array_equal(inner.frames[m], wrapped.frames[m]) for m in inner.frames)

@@ -14,7 +14,7 @@ from torch import nn
 
 from avemo.explain.attribution import integrated_gradients, occlusion
 from avemo.explain.baselines import band_means
-from avemo.explain.deletion import Deletion, deletion
+from avemo.explain.deletion import Deletion, deletion_checks
 from avemo.explain.outputs import audio_scores, predicted_classes
 from avemo.explain.summary import class_counts, class_means, mean, number, ranked
 from avemo.explain.units import band_mask, moment_mask
@@ -116,9 +116,10 @@ def explain_spectrograms(model: nn.Module, spectrograms: torch.Tensor, classes: 
             top_drop.append(p - scores(torch.where(top, baseline, xs), *cs).gather(1, ts[:, None])[:, 0])
     importance = {key: torch.cat(v).cpu().numpy() for key, v in importance.items()}
 
-    deletions = {(m, u): deletion(m, u, scores, x, masks[u], baseline, importance[(m, u)], target, context,
-                                  repeats, seed, batch)
-                 for m in METHODS for u in UNITS}
+    deletions = {}
+    for u in UNITS:
+        deletions.update(deletion_checks(u, {m: importance[(m, u)] for m in METHODS}, scores, x, masks[u], baseline,
+                                         target, context, repeats, seed, batch))
     return AudioExplanation(
         classes=list(classes), labels=None if labels is None else np.asarray(labels),
         targets=target.cpu().numpy(), probabilities=torch.cat(probabilities).cpu().numpy(),

@@ -4,9 +4,10 @@ faster than removing units in random order?
 For each clip, the units are set to the baseline one after another, most important first, and
 the model's probability of the explained class is read after each removal: the deletion curve,
 from the intact clip (fraction 0) to the all-baseline input (fraction 1). The same is done in
-`repeats` random orders (seeded), whose curves are averaged. Both curves start and end at the
-same two points, so their areas differ only by the order. The area under the curve (AUC, over
-the fraction removed, so in [0, 1]) is lower when the order is faithful.
+`repeats` random orders (seeded, the same for every method), whose curves are averaged. Both
+curves start and end at the same two points, so their areas differ only by the order. The area
+under the curve (AUC, over the fraction removed, so in [0, 1]) is lower when the order is
+faithful.
 
 Verdict, from an interval alone: the per-clip paired gain (random AUC - method AUC) is averaged
 over the clips, with a 95 % Student t interval; the method **passes** if the interval's lower
@@ -25,6 +26,7 @@ import torch
 from scipy import stats
 
 from avemo.explain.outputs import Scores
+from avemo.explain.summary import number
 from avemo.explain.units import remove_units
 
 LEVEL = 0.95
@@ -70,10 +72,11 @@ class Deletion:
         return bool(self.interval[0] > 0)
 
     def summary(self) -> dict:
-        """Plain numbers for a metrics file."""
+        """Plain numbers for a metrics file (no interval, null, for a single clip)."""
         low, high = self.interval
         return {"clips": len(self.curves), "auc": float(self.auc.mean()), "random_auc": float(self.random_auc.mean()),
-                "gain": float(self.gain.mean()), "gain_low": low, "gain_high": high, "passed": self.passed}
+                "gain": float(self.gain.mean()), "gain_low": number(low), "gain_high": number(high),
+                "passed": self.passed}
 
 
 def area(curves: np.ndarray) -> np.ndarray:
@@ -86,21 +89,27 @@ def most_important_first(importance: np.ndarray, rng: np.random.Generator) -> np
     return np.lexsort((rng.permutation(len(importance)), -importance))
 
 
-def deletion(method: str, unit: str, scores: Scores, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor,
-             importance: np.ndarray, target: torch.Tensor, context: tuple[torch.Tensor, ...] = (),
-             repeats: int = 4, seed: int = 0, batch: int = 64) -> Deletion:
-    """Deletion curves of every clip of `x` (B, ...) in the order of `importance` (B, units) and in
-    `repeats` random orders (seeded: the same orders for every method given the same seed)."""
+def deletion_checks(unit: str, importance: dict[str, np.ndarray], scores: Scores, x: torch.Tensor,
+                    mask: torch.Tensor, baseline: torch.Tensor, target: torch.Tensor,
+                    context: tuple[torch.Tensor, ...] = (), repeats: int = 4, seed: int = 0,
+                    batch: int = 64) -> dict[tuple[str, str], Deletion]:
+    """{(method, unit): Deletion} for every clip of `x` (B, ...): each method's order of `importance`
+    (method -> (B, units)) and `repeats` random orders, seeded and shared by the methods, so that
+    their gains are paired on the same random reference and it is computed once."""
     rng = np.random.default_rng(seed)
-    n_units = importance.shape[1]
-    curves, random_curves = [], []
+    methods = list(importance)
+    n_units = importance[methods[0]].shape[1]
+    curves: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    random_curves = []
     for i in range(len(x)):
-        orders = [most_important_first(importance[i], rng)] + [rng.permutation(n_units) for _ in range(repeats)]
+        orders = [most_important_first(importance[m][i], rng) for m in methods]
+        orders += [rng.permutation(n_units) for _ in range(repeats)]
         p = probability_after_removals(scores, x[i: i + 1], mask, baseline, orders, int(target[i]),
                                        tuple(c[i: i + 1] for c in context), batch)
-        curves.append(p[0])
-        random_curves.append(p[1:].mean(0))
-    return Deletion(method, unit, np.array(curves), np.array(random_curves))
+        for m, curve in zip(methods, p):
+            curves[m].append(curve)
+        random_curves.append(p[len(methods):].mean(0))
+    return {(m, unit): Deletion(m, unit, np.array(curves[m]), np.array(random_curves)) for m in methods}
 
 
 def probability_after_removals(scores: Scores, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor,

@@ -17,7 +17,7 @@ from torch import nn
 
 from avemo.explain.attribution import occlusion
 from avemo.explain.baselines import blank_face
-from avemo.explain.deletion import Deletion, deletion
+from avemo.explain.deletion import Deletion, deletion_checks
 from avemo.explain.gradcam import grad_cam
 from avemo.explain.outputs import predicted_classes, video_branch, video_scores
 from avemo.explain.summary import class_counts, class_means, ranked
@@ -53,18 +53,29 @@ class VideoExplanation:
         """(classes, height, width): mean region map over the clips of each true class."""
         return class_means(self.regions[method], self.labels, len(self.classes))
 
+    def class_cells(self, method: str) -> np.ndarray:
+        """(classes, cells): mean importance of each region of the grid (numbered row by row)."""
+        regions = self.class_regions(method)
+        height, width = regions.shape[1:]
+        cells = region_mask(1, height, width, self.grid)[0, 0, 0].numpy().ravel()
+        return np.stack([np.bincount(cells, r.ravel()) / np.bincount(cells) for r in regions])
+
     def class_faces(self) -> np.ndarray:
         """(classes, 3, height, width): the mean face of each true class, model space."""
         return class_means(self.faces, self.labels, len(self.classes))
 
     def metrics(self) -> dict:
-        """Faithfulness per method and unit; per class (with labels) the five most important frames."""
+        """Faithfulness per method and unit; per class (with labels) the five most important frames
+        and regions (grid cells numbered row by row)."""
         out = {"clips": len(self.targets), "region_grid": list(self.grid),
                "faithfulness": {f"{m}/{u}": d.summary() for (m, u), d in self.deletions.items()}}
         if self.labels is not None:
             frames = {m: self.class_frames(m) for m in self.frames}
+            cells = {m: self.class_cells(m) for m in self.regions}
             counts = class_counts(self.labels, self.targets, self.classes)
-            out["per_class"] = {name: {**counts[name], "most_important_frames": {m: ranked(v[c]) for m, v in frames.items()}}
+            out["per_class"] = {name: {**counts[name],
+                                       "most_important_frames": {m: ranked(v[c]) for m, v in frames.items()},
+                                       "most_important_regions": {m: ranked(v[c]) for m, v in cells.items()}}
                                 for c, name in enumerate(self.classes)}
         return out
 
@@ -102,9 +113,10 @@ def explain_frames(model: nn.Module, frames: torch.Tensor, classes: list[str], l
     importance = {key: torch.cat(v).cpu().numpy() for key, v in importance.items()}
     cells = masks["region"][0, 0, 0].numpy()  # (H, W): each pixel's region
 
-    deletions = {(m, u): deletion(m, u, scores, x, masks[u], baseline, importance[(m, u)], target, context,
-                                  repeats, seed, batch)
-                 for m in METHODS for u in UNITS}
+    deletions = {}
+    for u in UNITS:
+        deletions.update(deletion_checks(u, {m: importance[(m, u)] for m in METHODS}, scores, x, masks[u], baseline,
+                                         target, context, repeats, seed, batch))
     return VideoExplanation(
         classes=list(classes), labels=None if labels is None else np.asarray(labels),
         targets=target.cpu().numpy(), probabilities=torch.cat(probabilities).cpu().numpy(),
