@@ -37,6 +37,7 @@ class AudioExplanation:
     n_frames: int  # frames per clip (the last moment may be shorter than `window`)
     top_fraction: float  # the crop question's share of the (highest) bands
     top_band_drop: np.ndarray  # (clips,) p(target) lost when all top bands are at the baseline at once
+    at_baseline: np.ndarray  # (clips, classes): the model's probabilities with every unit removed
     deletions: dict[tuple[str, str], Deletion]  # (method, unit) -> its deletion check
 
     def faithful(self, method: str, unit: str) -> bool:
@@ -61,9 +62,12 @@ class AudioExplanation:
         return np.minimum(self.window * np.arange(n + 1), self.n_frames)
 
     def metrics(self) -> dict:
-        """Plain numbers for a metrics file: faithfulness per method and unit, the crop answer, and
-        per class (with labels) the crop answer and the five most important bands and moments."""
+        """Plain numbers for a metrics file: the class probabilities at the baseline (a baseline the
+        model reads as a class explains little about that class), faithfulness per method and unit,
+        the crop answer, and per class (with labels) the crop answer and the five most important
+        bands and moments."""
         out = {"clips": len(self.targets), "window_frames": self.window,
+               "at_baseline": dict(zip(self.classes, map(float, self.at_baseline.mean(axis=0)))),
                "faithfulness": {f"{m}/{u}": d.summary() for (m, u), d in self.deletions.items()},
                "top_bands": {"fraction": self.top_fraction, "drop": mean(self.top_band_drop),
                              "share": {m: mean(self.top_band_share(m)) for m in self.bands}}}
@@ -85,23 +89,26 @@ class AudioExplanation:
 
 def explain_spectrograms(model: nn.Module, spectrograms: torch.Tensor, classes: list[str],
                          labels: np.ndarray | None = None, targets: torch.Tensor | None = None,
-                         frames: torch.Tensor | None = None, window: int = 10, top_fraction: float = 0.4,
-                         steps: int = 32, repeats: int = 4, seed: int = 0, batch: int = 64) -> AudioExplanation:
+                         frames: torch.Tensor | None = None, baseline: torch.Tensor | None = None,
+                         window: int = 10, top_fraction: float = 0.4, steps: int = 32, repeats: int = 4,
+                         seed: int = 0, batch: int = 64) -> AudioExplanation:
     """Explain each spectrogram (N, 1, bands, frames, scaled as `model_input` does) for its predicted
-    class (or `targets`). A fusion model needs the clips' `frames`, held fixed. Puts the model in
-    eval mode. `steps`: integration steps; `repeats`: random orders per clip in the deletion check."""
+    class (or `targets`). A fusion model needs the clips' `frames`, held fixed. `baseline`
+    (1, 1, bands, frames): what a removed band or moment becomes (default `baselines.band_means`).
+    Puts the model in eval mode. `steps`: integration steps; `repeats`: random orders per clip in
+    the deletion check."""
     model.eval()
     device = next(model.parameters()).device
     x = spectrograms.to(device)
     context = (frames.to(device),) if frames is not None else ()
     scores = audio_scores(model)
     n_bands, n_frames = x.shape[2:]
-    baseline = band_means(model, n_frames)
+    baseline = (baseline if baseline is not None else band_means(model, n_frames)).to(device)
     masks = {"band": band_mask(n_bands, n_frames), "moment": moment_mask(n_bands, n_frames, window)}
     target = (targets.to(device) if targets is not None else predicted_classes(scores, x, context, batch))
 
     importance = {(m, u): [] for m in METHODS for u in UNITS}
-    probabilities, top_drop = [], []
+    probabilities, top_drop, at_baseline = [], [], []
     top = torch.zeros(1, 1, n_bands, 1, dtype=torch.bool, device=device)
     top[:, :, top_bands(n_bands, top_fraction)] = True
     for a in range(0, len(x), batch):
@@ -114,6 +121,7 @@ def explain_spectrograms(model: nn.Module, spectrograms: torch.Tensor, classes: 
             p = scores(xs, *cs).gather(1, ts[:, None])[:, 0]
             probabilities.append(p)
             top_drop.append(p - scores(torch.where(top, baseline, xs), *cs).gather(1, ts[:, None])[:, 0])
+            at_baseline.append(scores(baseline.expand_as(xs), *cs))
     importance = {key: torch.cat(v).cpu().numpy() for key, v in importance.items()}
 
     deletions = {}
@@ -125,7 +133,7 @@ def explain_spectrograms(model: nn.Module, spectrograms: torch.Tensor, classes: 
         targets=target.cpu().numpy(), probabilities=torch.cat(probabilities).cpu().numpy(),
         bands={m: importance[(m, "band")] for m in METHODS}, moments={m: importance[(m, "moment")] for m in METHODS},
         window=window, n_frames=n_frames, top_fraction=top_fraction, top_band_drop=torch.cat(top_drop).cpu().numpy(),
-        deletions=deletions)
+        at_baseline=torch.cat(at_baseline).cpu().numpy(), deletions=deletions)
 
 
 def top_bands(n_bands: int, fraction: float) -> slice:

@@ -1,14 +1,16 @@
 """What "removed" means: the value a unit takes when it is occluded, integrated from, or deleted.
 
 Every attribution depends on this choice; it is made once per modality and used by every
-method, so that their importances and deletion curves are comparable.
+method, so that their importances and deletion curves are comparable. No choice is neutral: the
+explanations report the model's probabilities at the baseline (`at_baseline`), and the default
+corpus's audio model reads the band means below as sad (p = 0.98, docs/explain.md).
 
 - **Audio: the training split's mean level of each band**, constant over time (the
   `input_mean` buffer the audio model standardises with, so it carries no data of its own). A
   removed band or moment is then exactly what the model standardises to zero: the average
-  band level with no temporal structure. Silence (the dB floor) would be an input the model
-  never saw, and a drop in probability would mix "this band mattered" with "this input is
-  strange".
+  band level with no temporal structure. Silence (the dB floor) is an input the model never
+  saw, and a drop in probability mixes "this band mattered" with "this input is strange" (on
+  the tests' corpus it ranks an uninformative band first).
 - **Video: a mean face** (`mean_face` over the training clips' frames, per pixel and colour,
   constant over time) where the caller has one; otherwise zero in model space, which with the
   study's ImageNet normalisation is a uniform frame of the ImageNet mean colour. A removed

@@ -78,7 +78,7 @@ def moment_importance_figure(explanation: AudioExplanation, path: Path, passed: 
     methods = _drawn(explanation, "moment", passed)
 
     def draw(ax: Axes, method: str, c: int) -> None:
-        ax.stairs(explanation.class_moments(method)[c], explanation.moment_edges(), color="tab:purple")
+        ax.stairs(explanation.class_moments(method)[c], explanation.moment_edges(), baseline=None, color="tab:purple")
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xlabel("frame")
 
@@ -160,7 +160,8 @@ def clip_figure(spectrogram: np.ndarray, explanation: AudioExplanation, path: Pa
         if (method, "band") in passed:
             bands.plot(explanation.bands[method][clip], np.arange(n_bands) + 0.5, label=LABELS[method])
         if (method, "moment") in passed:
-            moments.stairs(explanation.moments[method][clip], explanation.moment_edges(), label=LABELS[method])
+            moments.stairs(explanation.moments[method][clip], explanation.moment_edges(), baseline=None,
+                           label=LABELS[method])
     bands.tick_params(labelleft=False)
     bands.set_xlabel("importance (p)")
     moments.set_xlabel("frame")

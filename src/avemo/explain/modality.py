@@ -6,9 +6,10 @@ of a **background** set in turn (a class-balanced sample of training clips, say)
 probabilities are averaged: the interventional removal of SHAP. Without a background, a removed
 modality takes one reference input, the training band means (`baselines.band_means`) or the
 model-space zero face, and that is fragile: the model gives such an input a class of its own
-(on the tiny corpus of the tests it read the mean spectrogram as "high" with p = 0.9, so the
-audio of "high" clips seemed to add nothing), and every clip of that class then seems not to
-need the modality at all.
+(the tests' fusion model, given the band means for audio and each clip's own frames, answers
+"high" with p = 0.97 on average, so the audio of "high" clips seemed to add nothing; the default
+corpus's models read the band means as sad), and every clip of that class then seems not to need
+the modality at all.
 
 The leave-one-out **drops** are what the issue asks for; they miss evidence that both branches
 carry (remove either and the other still carries it: both drops are small). The two-player
@@ -78,7 +79,8 @@ class ModalityShares:
         out = {"clips": len(self.targets), **summary(np.ones(len(self.targets), dtype=bool))}
         if self.labels is not None:
             counts = class_counts(self.labels, self.targets, self.classes)
-            out["per_class"] = {name: {**counts[name], **summary(self.labels == c)} for c, name in enumerate(self.classes)}
+            out["per_class"] = {name: {**counts[name], **summary(self.labels == c)}
+                                for c, name in enumerate(self.classes)}
         return out
 
 

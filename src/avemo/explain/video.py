@@ -39,6 +39,7 @@ class VideoExplanation:
     regions: dict[str, np.ndarray]  # method -> (clips, height, width): importance over the face
     grid: tuple[int, int]  # the (rows, columns) of face regions that occlusion and the deletion check use
     faces: np.ndarray  # (clips, 3, height, width): each clip's frames averaged over time, model space
+    at_baseline: np.ndarray  # (clips, classes): the model's probabilities with every unit removed
     deletions: dict[tuple[str, str], Deletion]
 
     def faithful(self, method: str, unit: str) -> bool:
@@ -65,9 +66,10 @@ class VideoExplanation:
         return class_means(self.faces, self.labels, len(self.classes))
 
     def metrics(self) -> dict:
-        """Faithfulness per method and unit; per class (with labels) the five most important frames
-        and regions (grid cells numbered row by row)."""
+        """The class probabilities at the baseline, faithfulness per method and unit; per class (with
+        labels) the five most important frames and regions (grid cells numbered row by row)."""
         out = {"clips": len(self.targets), "region_grid": list(self.grid),
+               "at_baseline": dict(zip(self.classes, map(float, self.at_baseline.mean(axis=0)))),
                "faithfulness": {f"{m}/{u}": d.summary() for (m, u), d in self.deletions.items()}}
         if self.labels is not None:
             frames = {m: self.class_frames(m) for m in self.frames}
@@ -98,7 +100,7 @@ def explain_frames(model: nn.Module, frames: torch.Tensor, classes: list[str], l
     masks = {"frame": frame_mask(n_frames, height, width), "region": region_mask(n_frames, height, width, grid)}
     target = targets.to(device) if targets is not None else predicted_classes(scores, x, context, batch)
 
-    cams, importance, probabilities = [], {(m, u): [] for m in METHODS for u in UNITS}, []
+    cams, importance, probabilities, at_baseline = [], {(m, u): [] for m in METHODS for u in UNITS}, [], []
     for a in range(0, len(x), batch):
         xs, ts, cs = x[a: a + batch], target[a: a + batch], tuple(c[a: a + batch] for c in context)
         cam = grad_cam(logits, net, xs, ts, cs)
@@ -110,6 +112,7 @@ def explain_frames(model: nn.Module, frames: torch.Tensor, classes: list[str], l
             importance[("occlusion", unit)].append(occlusion(scores, xs, mask, baseline, ts, cs, batch))
         with torch.no_grad():
             probabilities.append(scores(xs, *cs).gather(1, ts[:, None])[:, 0])
+            at_baseline.append(scores(baseline.expand_as(xs), *cs))
     importance = {key: torch.cat(v).cpu().numpy() for key, v in importance.items()}
     cells = masks["region"][0, 0, 0].numpy()  # (H, W): each pixel's region
 
@@ -123,4 +126,5 @@ def explain_frames(model: nn.Module, frames: torch.Tensor, classes: list[str], l
         frames={m: importance[(m, "frame")] for m in METHODS},
         regions={"grad_cam": torch.cat(cams).sum(dim=1).cpu().numpy(),
                  "occlusion": importance[("occlusion", "region")][:, cells]},
-        grid=grid, faces=x.mean(dim=2).cpu().numpy(), deletions=deletions)
+        grid=grid, faces=x.mean(dim=2).cpu().numpy(), at_baseline=torch.cat(at_baseline).cpu().numpy(),
+        deletions=deletions)
