@@ -12,7 +12,8 @@ from torch.utils.data import TensorDataset
 from avemo.models.audio import AudioNet, AudioNetConfig
 from avemo.models.fusion import FusionNet
 from avemo.models.video import VideoNet, VideoNetConfig
-from avemo.training.loop import TrainConfig, train
+from avemo.params import Loop
+from avemo.training.loop import train
 
 CLASSES = ["low", "high"]
 BANDS, FRAMES = 16, 40
@@ -25,7 +26,7 @@ CARRIER_REGION = (slice(0, 8), slice(10, 20))  # ... top-right quarter differs b
 AUDIO = AudioNetConfig(kind="cnn", channels=(4, 8), kernels=((3, 3), (3, 3)), padding=(True, True), fc=16,
                        dropout=0.0, batch_norm=True, pooling="meanstd", input_shape=(BANDS, FRAMES))
 VIDEO = VideoNetConfig(channels=(4, 8), pools=1, fc=(16, 8), dropout=0.0, batch_norm=True, input_shape=VIDEO_SHAPE)
-LOOP = TrainConfig(epochs=8, batch_size=32, lr=0.01, warmup_epochs=0, schedule="cosine", select="last",
+LOOP = Loop(epochs=8, batch_size=32, lr=0.01, warmup_epochs=0, schedule="cosine", select="last",
                    device="cpu", amp=False, seed=0)
 
 

@@ -7,8 +7,7 @@ import torch
 
 from avemo.explain import explain_frames
 from avemo.explain.gradcam import grid_centres, last_convolution, on_input_grid
-from avemo.models.video import VideoNet, VideoNetConfig
-from avemo.training.recipe import VideoOnly
+from avemo.models.video import VideoNet, VideoNetConfig, VideoOnly
 from tests.explain import corpus
 from tests.explain.corpus import CARRIER_FRAME, CLASSES
 

@@ -11,7 +11,7 @@ faithful.
 
 Verdict, from an interval: the per-clip paired gain (random AUC - method AUC) is averaged over
 the clips, with a 95 % Student t interval; the method **passes** if the interval's lower end is
-above MARGIN = 0.01. The interval makes the verdict hold against the clip-to-clip noise (it
+above MARGIN = 0.01 (the word "better" of `stats.verdict`, as every verdict in the project). The interval makes the verdict hold against the clip-to-clip noise (it
 narrows with more clips, and widens where the method helps on some clips and hurts on others);
 the margin makes it matter: the AUC is a mean probability along the deletion path, so 0.01 is
 one percentage point, the resolution at which the curves are read (p to two decimals). Without
@@ -22,17 +22,18 @@ interval and the method fails.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import stats as scipy_stats
 
 from avemo.explain.outputs import Scores
 from avemo.explain.summary import number
 from avemo.explain.units import remove_units
+from avemo.stats import BETTER, LEVEL, Interval, verdict
 
-LEVEL = 0.95
 MARGIN = 0.01
 
 
@@ -63,23 +64,24 @@ class Deletion:
         return self.random_auc - self.auc
 
     @property
-    def interval(self) -> tuple[float, float]:
-        """95 % Student t interval of the mean gain over clips; NaN with fewer than two clips."""
+    def interval(self) -> Interval:
+        """The mean gain over the clips with its 95 % Student t interval (no bounds, NaN, for one clip)."""
         gain = self.gain
         if len(gain) < 2:
-            return float("nan"), float("nan")
-        half = stats.t.ppf(0.5 + LEVEL / 2, len(gain) - 1) * gain.std(ddof=1) / np.sqrt(len(gain))
-        return float(gain.mean() - half), float(gain.mean() + half)
+            return Interval(float(gain.mean()), math.nan, math.nan)
+        half = scipy_stats.t.ppf(0.5 + LEVEL / 2, len(gain) - 1) * gain.std(ddof=1) / math.sqrt(len(gain))
+        return Interval(float(gain.mean()), float(gain.mean() - half), float(gain.mean() + half))
 
     @property
     def passed(self) -> bool:
-        return bool(self.interval[0] > MARGIN)
+        """The project's verdict word from the interval alone: "better" than random by more than the margin."""
+        return verdict(self.interval, MARGIN) == BETTER
 
     def summary(self) -> dict:
-        """Plain numbers for a metrics file (no interval, null, for a single clip)."""
-        low, high = self.interval
+        """Plain numbers for a metrics file (null bounds for a single clip)."""
+        gain = self.interval
         return {"clips": len(self.curves), "auc": float(self.auc.mean()), "random_auc": float(self.random_auc.mean()),
-                "gain": float(self.gain.mean()), "gain_low": number(low), "gain_high": number(high),
+                "gain": gain.estimate, "gain_low": number(gain.low), "gain_high": number(gain.high),
                 "margin": MARGIN, "passed": self.passed}
 
 

@@ -18,8 +18,7 @@ from torch import nn
 
 from avemo.models.audio import AudioNet
 from avemo.models.fusion import FusionNet
-from avemo.models.video import VideoNet
-from avemo.training.recipe import VideoOnly
+from avemo.models.video import VideoNet, VideoOnly
 
 Scores = Callable[..., torch.Tensor]
 
