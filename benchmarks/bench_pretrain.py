@@ -1,7 +1,7 @@
 """Sync pre-training throughput: pairs per second through the training loop, on CPU (the pipeline's
 threads) and, where a GPU is present, on CUDA with mixed precision.
 
-Data: the pipeline's full-raw audio variant and full video stage (`dvc repro video@full`).
+Data: the pipeline's full-raw audio variant and its video stage (`dvc repro video`).
 Two epochs per device; the second is reported (the first pays one-off warm-up).
 """
 
@@ -13,32 +13,32 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from avemo.determinism import pin_cpu
+from avemo.determinism import pin_torch
 from avemo.params import load_params
 from avemo.training.loop import train
-from avemo.training.pretrain import build_sync_model, pretrain_config, sync_params
-from avemo.training.sync import SyncPairs, SyncTask
-from avemo.tuning.space import apply
+from avemo.training.sync import SyncPairs, SyncTask, sync_model
 
-AUDIO, VIDEO = Path("data/processed/audio/full-raw"), Path("data/processed/video/full")
+AUDIO, VIDEO = Path("data/processed/audio/full-raw"), Path("data/processed/video/full-raw")
 
 
 def main() -> None:
     params = load_params()
-    pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
+    pin_torch(params.train.threads, params.compute.cpu_isa)
     splits = pd.read_parquet("data/interim/splits.parquet")
-    p = sync_params(params)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
-        params_here = apply(params, {"pretrain.loop.epochs": 2, "pretrain.loop.device": device,
-                                     "pretrain.loop.amp": True, "pretrain.loop.select": "last"})
-        cfg = pretrain_config(params_here)
-        data, val = (SyncPairs(AUDIO, VIDEO, splits, role, 0, 0.0, p, cfg.epochs, validation=role == "val",
-                               normalise=params["train"]["video_normalise"]) for role in ("train", "val"))
-        model = build_sync_model(params_here, "cnn", data)
+    p = params.pretrain.sync
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        loop = params.pretrain.loop.applied_to(params.train.loop).model_copy(
+            update={"epochs": 2, "device": device, "amp": True, "select": "last", "seed": p.seed})
+        data, val = (SyncPairs(AUDIO, VIDEO, splits, role, 0, 0.0, p, loop.epochs, validation=role == "val",
+                               normalise=params.train.video_normalise) for role in ("train", "val"))
+        model = sync_model(params.models, p, data)
         with tempfile.TemporaryDirectory() as tmp:
-            history = train(model, data, val, [], cfg, Path(tmp), task=SyncTask(p))
+            history = train(model, data, val, [], loop, Path(tmp), task=SyncTask(p))
         speed = history.speed[-1]
         amp = " with mixed precision" if device == "cuda" else ""
         print(f"{device}{amp}: {speed['items_per_s']:.0f} pairs/s, data wait {100 * speed['data_wait_share']:.0f} % "
-              f"(batch {cfg.batch_size}, {len(data)} pairs per epoch, torch threads {torch.get_num_threads()})")
+              f"(batch {loop.batch_size}, {len(data)} pairs per epoch, torch threads {torch.get_num_threads()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avemo.corpus.synth import SynthConfig, write_divx_avi
+from avemo.corpus.synth import write_divx_avi
+from avemo.params import Synth
 from avemo.video.frames import decode_frames, key_frames, open_video
 
 FRAMES = 1800  # one minute at 29.97 fps
@@ -34,7 +35,7 @@ def moving_picture_avi(path: Path, keyframe_interval: int) -> str:
         cv2.circle(frame, (100 + (3 * k) % 520, 240), 60, (0, 0, 255), -1)
         return frame
 
-    write_divx_avi(path, map(picture, range(FRAMES)), SynthConfig(keyframe_interval=keyframe_interval))
+    write_divx_avi(path, map(picture, range(FRAMES)), Synth(keyframe_interval=keyframe_interval))
     return str(path)
 
 

@@ -3,7 +3,7 @@
 The study's way (its published code): load at 44.1 kHz with librosa, STFT n_fft 2048 hop 512,
 amplitude in dB, draw with matplotlib on a fixed -60..+60 dB colour scale (4 x 3 inch, axes
 off), save a PNG, re-open it with PIL, crop the top 60 % and resize back to 300 x 200.
-Ours: the `clip3s-raw` variant built by `avemo.audio.stage.build_variant`, with 1 and 2
+Ours: the `clip3s-raw` variant built by `avemo.audio.variant.build_variant`, with 1 and 2
 worker processes (process start-up included), best of `REPEATS` runs each, since one run
 takes about a second and the machine's noise would otherwise decide the scaling figure.
 The study's way runs once (about 20 s). Prints clips per second and the ratios.
@@ -23,9 +23,9 @@ import pandas as pd
 import soundfile as sf
 
 from avemo.audio.segment import SegmentPolicy
-from avemo.audio.spectrogram import SpectrogramParams
-from avemo.audio.stage import VariantConfig, build_variant
+from avemo.audio.variant import VariantConfig, build_variant
 from avemo.corpus import voice
+from avemo.params import Spectrogram
 
 N_CLIPS = int(os.environ.get("BENCH_CLIPS", "400"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
@@ -75,7 +75,7 @@ def study_way(paths: list[str]) -> list[np.ndarray]:
 
 
 def ours(utterances: pd.DataFrame, out: Path, workers: int) -> int:
-    cfg = VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=workers)
+    cfg = VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=workers)
     clips, _ = build_variant(utterances, cfg, out)
     return len(clips)
 

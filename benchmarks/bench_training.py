@@ -5,14 +5,13 @@ Data: 160 synthetic 3-second clips through the real `audio` stage (clip3s-raw), 
 frames in the video stage's layout, all in the training role; the models of params.yaml.
 Each model trains 2 epochs with its family's loop settings (`train.loop` with `train.<family>`:
 warm-up, cosine, clipping, weight averaging, `num_workers: 0`) on the pipeline's pinned threads
-(`train.threads`, `train.cpu_isa`); the second epoch is reported (the first pays one-off warm-up). `BENCH_AUGMENT=1` turns the
+(`train.threads`, `compute.cpu_isa`); the second epoch is reported (the first pays one-off warm-up). `BENCH_AUGMENT=1` turns the
 study's augmentation on (the loader's heaviest work); `BENCH_NUM_WORKERS=N` sets the
 DataLoader workers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -22,24 +21,24 @@ import pandas as pd
 import torch
 
 from avemo.audio.segment import SegmentPolicy
-from avemo.audio.spectrogram import SpectrogramParams
-from avemo.audio.stage import VariantConfig, build_variant
-from avemo.data.augment import AugmentParams
-from avemo.data.datasets import AudioVisualDataset, BalanceParams, SpectrogramDataset
-from avemo.determinism import pin_cpu
+from avemo.audio.variant import VariantConfig, build_variant
+from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
+from avemo.determinism import pin_torch
 from avemo.labels import class_set
-from avemo.params import load_params
+from avemo.models.audio import audio_config
+from avemo.models.checkpoint import ModelSpec
+from avemo.models.video import video_config
+from avemo.params import Balance, Spectrogram, load_params
 from avemo.training.loop import seed_everything, train
-from avemo.training.recipe import build_model, loop_config
 from benchmarks.bench_spectrogram import make_clips
 
 N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
-RUNS = [("audio", "cnn"), ("audio", "cnn_lstm"), ("audio", "cnn_rnn"), ("video", "c3d"), ("fusion", "cnn_rnn")]
+RUNS = [("audio", "cnn"), ("audio", "cnn_lstm"), ("audio", "cnn_rnn"), ("video", "cnn"), ("fusion", "cnn")]
 
 
 def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
     utterances = make_clips(tmp, N_CLIPS)
-    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2), tmp / "audio")
+    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=2), tmp / "audio")
     video = tmp / "video"
     video.mkdir()
     rng = np.random.default_rng(0)
@@ -52,28 +51,30 @@ def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 def main() -> None:
     params = load_params()
-    pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
-    classes = class_set(params["labels"])
-    workers = int(os.environ.get("BENCH_NUM_WORKERS", params["train"]["loop"]["num_workers"]))
-    augment = AugmentParams(**{**params["train"]["augment"], "enabled": os.environ.get("BENCH_AUGMENT") == "1"
-                               or params["train"]["augment"]["enabled"]})
+    pin_torch(params.train.threads, params.compute.cpu_isa)
+    classes = class_set(params.labels)
+    workers = int(os.environ.get("BENCH_NUM_WORKERS", params.train.loop.num_workers))
+    augment = params.train.augment.model_copy(
+        update={"enabled": os.environ.get("BENCH_AUGMENT") == "1" or params.train.augment.enabled})
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         audio, video, splits = make_data(tmp)
-        print(f"{N_CLIPS} clips, batch {params['train']['loop']['batch_size']}, num_workers {workers}, "
+        print(f"{N_CLIPS} clips, batch {params.train.loop.batch_size}, num_workers {workers}, "
               f"torch threads {torch.get_num_threads()}, augmentation {'on' if augment.enabled else 'off'}")
         print(f"{'model':18s} {'items/s':>9s} {'data wait':>10s}")
         for family, kind in RUNS:
             if family == "audio":
-                data = SpectrogramDataset(audio, splits, "train", classes, augment_params=augment, balance=BalanceParams(mode="none"))
+                data = SpectrogramDataset(audio, splits, "train", classes, augment_params=augment, balance=Balance(mode="none"))
             else:
                 data = AudioVisualDataset(audio, video, splits, "train", classes, augment_params=augment,
-                                          balance=BalanceParams(mode="none"))
+                                          balance=Balance(mode="none"))
             seed_everything(0)
-            model = build_model(family, kind, params, len(classes), data.input_shape)
-            loop = dataclasses.replace(loop_config(params, family, 0), epochs=2, select="last", device="cpu",
-                                       num_workers=workers)
-            history = train(model, data, data, classes, loop, tmp / f"ck-{family}-{kind}")
+            m = params.models.audio.model_copy(update={"kind": kind})
+            spec = ModelSpec(family, tuple(classes), audio_config(m, data.input_shape) if family != "video" else None,
+                             video_config(params.models.video, data.frames_shape) if family != "audio" else None)
+            loop = params.train.loop_for(family, 0).model_copy(update={"epochs": 2, "select": "last", "device": "cpu",
+                                                                       "num_workers": workers})
+            history = train(spec.build(), data, data, classes, loop, tmp / f"ck-{family}-{kind}")
             speed = history.speed[-1]
             print(f"{family + ':' + kind:18s} {speed['items_per_s']:9.1f} {100 * speed['data_wait_share']:9.1f}%")
 

@@ -1,17 +1,17 @@
 """Searches on 2 cores: trials per hour with and without pruning, with 1 and 2 workers, and what
 the default budget finds against the hand-set params and the logistic-regression reference.
 
-Data: the pipeline's own stage outputs (`dvc repro audio@full-raw split` first). Each search
-runs the audio space of params.yaml for the same wall-clock budget (`BENCH_TUNE_SECONDS`,
-default 300 s, one thread per worker; pruning starts after 3 trials) in a temporary journal storage and MLflow store.
-Then the default budget (`tune.audio`: trials, epochs) with sampler seeds 0, 1, 2, against the
-hand-set params trained with the same epochs and seeds 0, 1, 2, all measured on validation UA
-(the objective; the test split stays untouched), and the reference on the same split.
+Data: the pipeline's own stage outputs (`dvc repro audio split` first). Each rate search runs the
+audio space of params.yaml for the same wall-clock budget (`BENCH_TUNE_SECONDS`, default 300 s;
+`train.threads` per worker; pruning starts after 3 trials) in a temporary journal storage and
+MLflow store. Then the default budget (`tune.audio`: trials x epochs, `tune.workers`) with sampler
+seeds 0, 1, 2, against the hand-set params trained with the same epochs and seeds 0, 1, 2, all
+measured on validation UA (the objective; the test split stays untouched), and the reference on
+the same split.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -21,13 +21,19 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from avemo.baselines import ReferenceParams, run_reference
-from avemo.determinism import pin_cpu
+from avemo.baselines import run_reference
+from avemo.determinism import pin_torch
 from avemo.labels import class_set
-from avemo.params import load_params
-from avemo.training.recipe import StageData, build_datasets, fit, prepare_model
-from avemo.tuning.space import apply
-from avemo.tuning.stage import run_search, search_config
+from avemo.params import Params, load_params
+from avemo.stages.frame import Frame
+from avemo.stages.tune import run_search, search_config
+from avemo.training.recipe import (
+    StageData,
+    build_datasets,
+    fit,
+    model_spec,
+    prepare_model,
+)
 
 SECONDS = float(os.environ.get("BENCH_TUNE_SECONDS", "300"))  # 0: skip the rates
 DEFAULT_BUDGET = os.environ.get("BENCH_TUNE_DEFAULT", "1") == "1"  # 0: skip the default-budget comparison
@@ -35,25 +41,26 @@ AUDIO = Path("data/processed/audio/full-raw")
 SPLITS = Path("data/interim/splits.parquet")
 
 
-def search(params: dict, workers: int, pruner: str, seed: int, trials: int, timeout: float, tmp: Path) -> dict:
-    params = apply(params, {"tune.pruner": pruner, "tune.seed": seed, "tune.audio.trials": trials,
-                            "tune.audio.timeout_s": timeout})
-    config = search_config("audio", "cnn", params, {"audio": AUDIO, "video": None, "splits": SPLITS}, "bench")
+def search(params: Params, workers: int, pruner: str, seed: int, trials: int, timeout: float | None, tmp: Path) -> dict:
+    params = params.override({"tune.pruner": pruner, "tune.seed": seed, "tune.audio.trials": trials,
+                              "tune.audio.timeout_s": timeout})
+    data = {"audio": AUDIO, "video": None, "splits": SPLITS}
     started = time.perf_counter()
-    study = run_search(config, f"journal:{tmp / f'{pruner}-{workers}-{seed}-{trials}.log'}", workers)
+    study = run_search(search_config("audio", params, data, "bench"), Frame("bench", params, data.values()),
+                       f"journal:{tmp / f'{pruner}-{workers}-{seed}-{trials}.log'}", workers)
     elapsed = time.perf_counter() - started
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     return {"trials": len(done), "pruned": sum(t.state == TrialState.PRUNED for t in done), "seconds": elapsed,
             "best": study.best_value if any(t.state == TrialState.COMPLETE for t in done) else float("nan")}
 
 
-def hand_set(params: dict, seed: int, epochs: int) -> float:
+def hand_set(params: Params, seed: int, epochs: int) -> float:
     """Validation UA of params.yaml's own audio model, trained with the search's epochs per trial."""
-    params = apply(params, {"train.audio.epochs": epochs, "train.log_model": False})
-    classes = class_set(params["labels"])
-    data = build_datasets("audio", params, StageData(AUDIO, None, SPLITS), classes)
+    params = params.override({"train.audio.epochs": epochs})
+    data = build_datasets("audio", params, StageData(AUDIO, None, SPLITS), class_set(params.labels))
     with tempfile.TemporaryDirectory() as tmp:
-        history = fit(prepare_model("audio", "cnn", params, data, seed), "audio", params, data, seed, Path(tmp))
+        model = prepare_model(model_spec("audio", params, data), data, seed)
+        history = fit(model, "audio", params, data, seed, Path(tmp))
     return history.epochs[-1]["val_ua"]
 
 
@@ -68,8 +75,9 @@ def main() -> None:
             default_budget(params, tmp)
 
 
-def rates(params: dict, tmp: Path) -> None:
-    print(f"trials per hour, {SECONDS:.0f} s of search each, audio space of params.yaml, one thread per worker")
+def rates(params: Params, tmp: Path) -> None:
+    print(f"trials per hour, {SECONDS:.0f} s of search each, audio space of params.yaml, "
+          f"{params.train.threads} threads per worker")
     print(f"{'workers':>8s} {'pruner':>8s} {'trials':>7s} {'pruned':>7s} {'trials/h':>9s} {'best val UA':>12s}")
     per_hour = {}
     for workers in (1, 2):
@@ -82,19 +90,21 @@ def rates(params: dict, tmp: Path) -> None:
           f"pruning / none (1 worker): {per_hour[(1, 'median')] / per_hour[(1, 'none')]:.2f}x")
 
 
-def default_budget(params: dict, tmp: Path) -> None:
-    fam = params["tune"]["audio"]
-    print(f"\ndefault budget ({fam['trials']} trials of {fam['epochs']} epochs, {params['tune']['workers']} workers),"
-          " validation UA, seeds 0, 1, 2")
-    found = [search(params, params["tune"]["workers"], params["tune"]["pruner"], s, fam["trials"], fam["timeout_s"],
-                    tmp)["best"] for s in (0, 1, 2)]
-    pin_cpu(params["train"]["threads"], params["train"]["cpu_isa"])
-    default = [hand_set(params, s, fam["epochs"]) for s in (0, 1, 2)]
+def default_budget(params: Params, tmp: Path) -> None:
+    fam, tune = params.tune.audio, params.tune
+    print(f"\ndefault budget ({fam.trials} trials of {fam.epochs} epochs, {tune.workers} worker(s)), validation UA, "
+          "sampler seeds 0, 1, 2")
+    found = [search(params, tune.workers, tune.pruner, s, fam.trials, fam.timeout_s, tmp)["best"] for s in (0, 1, 2)]
+    pin_torch(params.train.threads, params.compute.cpu_isa)
+    default = [hand_set(params, s, fam.epochs) for s in (0, 1, 2)]
     reference = run_reference("audio", AUDIO, None, pd.read_parquet("data/interim/utterances.parquet"),
-                              pd.read_parquet(SPLITS), class_set(params["labels"]), params["train"]["fold"],
-                              params["train"]["missing_video"], ReferenceParams(**params["baseline"]))["val"]["ua"]
+                              pd.read_parquet(SPLITS), class_set(params.labels), params.train.fold,
+                              params.train.missing_video, params.baseline)["val"]["ua"]
     for name, values in (("search, best trial", found), ("hand-set params", default)):
         print(f"{name:>20s}: {np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}  "
               f"({', '.join(f'{v:.3f}' for v in values)})")
     print(f"{'logistic regression':>20s}: {reference:.3f}")
-    print(json.dumps({"found": found, "default": default, "reference": reference}))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,7 @@
 
 Naive: for every clip, open its dialogue avi, seek to each of the clip's frames
 (`CAP_PROP_POS_FRAMES`) and decode it; then the same speaker-half and face crop.
-Ours: `avemo.video.stage.build_video`, which decodes each dialogue once, in order, for all
+Ours: `avemo.video.extract.build_video`, which decodes each dialogue once, in order, for all
 its clips, in parallel across dialogues. Prints frames per second and the ratio.
 
 What a seek costs depends on how far apart the key frames are, so the benchmark runs on two
@@ -24,20 +24,20 @@ import numpy as np
 import pandas as pd
 
 from avemo.audio.segment import SegmentPolicy
-from avemo.audio.spectrogram import SpectrogramParams
-from avemo.audio.stage import VariantConfig, build_variant
+from avemo.audio.variant import VariantConfig, build_variant
 from avemo.corpus.iemocap import read_corpus
-from avemo.corpus.synth import SynthConfig, synthesize
+from avemo.corpus.synth import synthesize
+from avemo.params import Spectrogram, Synth, Video
+from avemo.video.extract import build_video
 from avemo.video.face_crop import clip_boxes, crop
 from avemo.video.frames import clip_frame_times, frame_indices, key_frames, speaker_half
-from avemo.video.stage import VideoConfig, build_video
 
 MAPPING = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 KEYFRAME_INTERVALS = {"DivX key frames (every 300 frames, the default corpus)": 300,
                       "OpenCV-writer key frames (every 12 frames)": 12}
 
 
-def naive(clips: pd.DataFrame, cfg: VideoConfig) -> int:
+def naive(clips: pd.DataFrame, cfg: Video) -> int:
     done = 0
     for c in clips.itertuples():
         cap = cv2.VideoCapture(c.avi_path)
@@ -59,13 +59,13 @@ def audio_clips(root: Path, tmp: Path, dialogues: int | None = None) -> pd.DataF
     utterances, _ = read_corpus(root, MAPPING)
     if dialogues:
         utterances = utterances[utterances["dialog"].isin(sorted(utterances["dialog"].unique())[:dialogues])]
-    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, SpectrogramParams(), workers=2),
+    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=2),
                              tmp / "audio")
     return clips
 
 
 def compare(name: str, clips: pd.DataFrame, out: Path) -> None:
-    cfg = VideoConfig(workers=int(os.environ.get("BENCH_WORKERS", "0")))
+    cfg = Video(workers=int(os.environ.get("BENCH_WORKERS", "0")))
     spacing = np.concatenate([np.diff(key_frames(p)) for p in clips["avi_path"].unique()])
     start = time.perf_counter()
     naive(clips, cfg)
@@ -92,7 +92,7 @@ def main() -> None:
             return
         for name, interval in KEYFRAME_INTERVALS.items():
             corpus = tmp / f"synthetic-{interval}"
-            synthesize(SynthConfig(sessions=2, dialogues_per_session=2, turns_per_dialogue=20,
+            synthesize(Synth(sessions=2, dialogues_per_session=2, turns_per_dialogue=20,
                                    keyframe_interval=interval, workers=2), corpus)
             clips = audio_clips(corpus / "IEMOCAP_full_release", corpus)
             compare(name, clips, corpus / "video")

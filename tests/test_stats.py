@@ -4,7 +4,17 @@ win, the interval counts both the test items and the seeds, and an open verdict 
 import numpy as np
 import pytest
 
-from avemo.stats import BETTER, UNDECIDED, WORSE, Predictions, compare, compare_folds, figure, folds_figure, scores
+from avemo.stats import (
+    BETTER,
+    UNDECIDED,
+    WORSE,
+    Predictions,
+    compare,
+    compare_folds,
+    figure,
+    folds_figure,
+    scores,
+)
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 

@@ -102,7 +102,7 @@ def prepare(argv: list[str], verb: Verb | None) -> Params:
     else:
         params = load_params(options.params).override(changes(options.set))
     if verb is not None and verb.pinned:
-        pin_process(params.compute.cpu_isa, argv)
+        pin_process(params.compute.cpu_isa)
     return params
 
 

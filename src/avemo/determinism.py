@@ -50,18 +50,18 @@ def is_pinned(isa: str) -> bool:
     return all(os.environ.get(k) == v for k, v in pinned_environment(isa).items())
 
 
-def pin_process(isa: str, argv: list[str]) -> None:
-    """Start this command again in a pinned process, unless it is one already (or numpy is loaded).
+def pin_process(isa: str) -> None:
+    """Start this command again, as it was started, in a pinned process, unless it is one already.
 
-    `argv` are the command's arguments (without the program name). A process that has already
-    loaded numpy cannot be pinned any more; it runs as it is (tests that call a stage in-process).
+    A process that has already loaded numpy cannot be pinned any more; it runs as it is (tests
+    that call a stage in-process).
     """
     if is_pinned(isa) or "numpy" in sys.modules:
         return
     env = {**os.environ, **pinned_environment(isa)}
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "avemo.cli", *argv], env)
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
 #: What torch's libraries read lazily, at their first use: these can still be set in a running process.

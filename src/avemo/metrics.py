@@ -9,7 +9,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
     """WA = overall accuracy; UA = mean recall over the classes present in y_true."""
     # Imported here: the served model imports this module (through the training recipe) and never
     # scores, and scikit-learn's import is a tenth of `avemo predict`'s cold start.
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
 
     labels = list(range(len(classes)))
     precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)

@@ -25,7 +25,16 @@ from avemo.audio.segment import Clip, SegmentPolicy, plan_clips
 from avemo.audio.variant import VariantConfig, item_spectrograms
 from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import frames_tensor, model_input
-from avemo.inputs import Files, InputError, audio_bytes, check_window, given, side, video_file, window
+from avemo.inputs import (
+    Files,
+    InputError,
+    audio_bytes,
+    check_window,
+    given,
+    side,
+    video_file,
+    window,
+)
 from avemo.models.checkpoint import load_checkpoint
 from avemo.params import Cleanup, Spectrogram, Video
 from avemo.video.extract import DialogueJob, cut_clips

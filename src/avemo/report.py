@@ -25,7 +25,14 @@ import mlflow  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
 from avemo.params import Params  # noqa: E402
-from avemo.stats import Comparison, Interval, Predictions, compare, compare_folds, folds_figure  # noqa: E402
+from avemo.stats import (  # noqa: E402
+    Comparison,
+    Interval,
+    Predictions,
+    compare,
+    compare_folds,
+    folds_figure,
+)
 from avemo.tracking import git_commit, tracking_uri  # noqa: E402
 
 #: The study's Table 3 (validation accuracy, %, random 80/20 split after over-sampling, real IEMOCAP).

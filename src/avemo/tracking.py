@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 import avemo  # noqa: E402
 from avemo.store import tracking_uri  # noqa: E402, F401  (one definition; re-exported for the stages)
 
-
 #: Opens the experiment on its training runs in the MLflow UI, not on the GenAI overview.
 CLASSIC_ML = {"mlflow.experimentKind": "custom_model_development"}
 

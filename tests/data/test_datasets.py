@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import torch
 
-
 from avemo.data.datasets import SpectrogramDataset, frames_tensor
 from avemo.params import Augment, Balance
 

@@ -9,9 +9,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from avemo.models.audio import AudioNet
+from avemo.params import Loop
 from avemo.training.loop import seed_everything, train
 from tests.training.test_loop import CLASSES, TINY, tiny_data
-from avemo.params import Loop
 
 
 def _free_port() -> int:

@@ -5,8 +5,8 @@ from torch.utils.data import TensorDataset
 
 from avemo.metrics import classification_metrics
 from avemo.models.audio import AudioNet, AudioNetConfig
-from avemo.training.loop import seed_everything, train
 from avemo.params import Loop
+from avemo.training.loop import seed_everything, train
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 TINY = AudioNetConfig(kind="cnn", channels=(4, 8), kernels=((3, 3), (3, 3)), padding=(True, True),
@@ -91,7 +91,13 @@ def test_band_statistics_come_from_the_training_split_only(tiny_variant, tiny_sp
 @pytest.mark.slow
 def test_the_default_recipe_leaves_chance_level_loss_within_two_epochs(tiny_variant, tiny_splits, tmp_path, project_dir):
     from avemo.training.loop import epochs_at_chance
-    from avemo.training.recipe import StageData, build_datasets, fit, model_spec, prepare_model
+    from avemo.training.recipe import (
+        StageData,
+        build_datasets,
+        fit,
+        model_spec,
+        prepare_model,
+    )
 
     params, splits = project_dir
     params = params.override({"train.loop.epochs": 4})

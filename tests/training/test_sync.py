@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from avemo.training.sync import SyncPairs, contrastive_loss
 from avemo.params import Sync
+from avemo.training.sync import SyncPairs, contrastive_loss
 
 
 def test_identical_embeddings_cost_nothing_as_a_positive_and_the_full_margin_as_a_negative():
@@ -60,7 +60,13 @@ def test_a_short_pre_training_syncs_above_chance_on_held_out_speakers_and_starts
     from torch.utils.data import DataLoader
 
     from avemo.models.checkpoint import read_checkpoint
-    from avemo.training.recipe import StageData, build_datasets, fusion_init, model_spec, prepare_model
+    from avemo.training.recipe import (
+        StageData,
+        build_datasets,
+        fusion_init,
+        model_spec,
+        prepare_model,
+    )
     from avemo.training.sync import SyncTask, sync_model
     from tests.conftest import run_stage
 

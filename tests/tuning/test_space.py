@@ -1,9 +1,9 @@
 """Search spaces from params.yaml: what a trial samples becomes params, and every default configuration builds."""
 
+import optuna
 import pytest
 import torch
 
-import optuna
 from avemo.models.audio import AudioNet, audio_config
 from avemo.models.fusion import FusionNet
 from avemo.models.video import video_config

@@ -6,16 +6,15 @@ import pytest
 import torch
 
 from avemo.corpus.synth import write_divx_avi
-from avemo.params import Synth
 from avemo.data.datasets import AudioVisualDataset
+from avemo.params import Synth, Video
+from avemo.video.extract import DialogueJob, build_video, process_dialogue
 from avemo.video.frames import (
     clip_frame_times,
     decode_frames,
     frame_indices,
     key_frames,
 )
-from avemo.video.extract import DialogueJob, build_video, process_dialogue
-from avemo.params import Video
 
 FPS = 29.97
 

@@ -28,7 +28,12 @@ def run(args: argparse.Namespace, params: Params) -> None:
     import pandas as pd
 
     from avemo.audio.preview import spectrogram_sheet
-    from avemo.audio.variant import STUDY_NAMES, build_variant, variant_config, variant_summary
+    from avemo.audio.variant import (
+        STUDY_NAMES,
+        build_variant,
+        variant_config,
+        variant_summary,
+    )
     from avemo.labels import class_set
     from avemo.stages.frame import Frame
     from avemo.stages.show import console, print_counts

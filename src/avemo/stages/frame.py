@@ -25,7 +25,7 @@ import pandas as pd
 
 from avemo.params import Params
 from avemo.reports import check_reconciled, write_json, write_table
-from avemo.stats import METRICS, LEVEL, REPLICATES, Predictions, figure
+from avemo.stats import LEVEL, METRICS, REPLICATES, Predictions, figure
 from avemo.tracking import fingerprint, git_commit, input_hashes
 
 #: How every interval in a metrics file was made (stats.py).

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import mlflow
 
-
 RESUME_ROOT = Path(".avemo") / "resume"
 
 

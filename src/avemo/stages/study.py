@@ -47,7 +47,13 @@ def stages_to_run(target: str) -> list[str]:
 
 def repro_with_progress(target: str, pending: list[str]) -> None:
     """`dvc repro target`, its output passed through, with a bar over the stages it runs."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task(f"{target}: starting", total=len(pending))

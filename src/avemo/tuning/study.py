@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-import optuna
 from avemo.labels import class_set
 from avemo.params import Params, validate
 from avemo.training.loop import TrainingDiverged
@@ -244,7 +244,14 @@ def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params, repor
 
     from avemo.determinism import pick_device, pin_torch
     from avemo.training.loop import predict
-    from avemo.training.recipe import StageData, build_datasets, fit, fusion_init, model_spec, prepare_model
+    from avemo.training.recipe import (
+        StageData,
+        build_datasets,
+        fit,
+        fusion_init,
+        model_spec,
+        prepare_model,
+    )
 
     pin_torch(params.train.threads, params.compute.cpu_isa)
     d = config.data
