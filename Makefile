@@ -15,7 +15,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro study test bench ui dashboard serve screenshots plots clean
+.PHONY: install repro study test bench ui tracking-server dashboard serve screenshots plots clean
 
 install: $(STAMP) $(PLOTS_PAGE)
 
@@ -50,7 +50,20 @@ ui: $(STAMP)
 	mkdir -p mlruns
 	$(BIN)/python -m avemo.ui --store $(MLFLOW_TRACKING_URI) --artifacts $(CURDIR)/mlruns --port 5000
 
-# Optuna's dashboard on the searches' storage (tune.storage; STORAGE=postgresql://... for another one).
+# A team's MLflow tracking server (README, "Storage and workers"): runs and registry in BACKEND (required:
+# a database URL, postgresql+psycopg2://user:password@host/mlflow for a team), artifacts in ARTIFACTS, which
+# the server alone reads and writes (clients go through HTTP). Binds 127.0.0.1 unless HOST names a LAN
+# address; ALLOWED_HOSTS lists the host:port names clients use (--allowed-hosts). No GenAI job runner.
+HOST      ?= 127.0.0.1
+PORT      ?= 5000
+ARTIFACTS ?= $(CURDIR)/mlartifacts
+tracking-server: $(STAMP)
+	$(if $(BACKEND),,$(error BACKEND=postgresql+psycopg2://user:password@host:5432/mlflow is required))
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri '$(BACKEND)' \
+		--artifacts-destination $(ARTIFACTS) --serve-artifacts --host $(HOST) --port $(PORT) --workers 2 \
+		$(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS))
+
+# Optuna's dashboard on the searches' storage (tune.storage; STORAGE=postgresql+psycopg2://... for another one).
 STORAGE ?= optuna/journal.log
 dashboard: $(STAMP)
 	$(BIN)/optuna-dashboard --host 127.0.0.1 --port 8080 $(STORAGE)

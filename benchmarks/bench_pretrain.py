@@ -29,9 +29,9 @@ def main() -> None:
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         loop = params.pretrain.loop.applied_to(params.train.loop).model_copy(
             update={"epochs": 2, "device": device, "amp": True, "select": "last", "seed": p.seed})
-        data, val = (SyncPairs(AUDIO, VIDEO, splits, role, 0, 0.0, p, loop.epochs, validation=role == "val",
-                               normalise=params.train.video_normalise) for role in ("train", "val"))
-        model = sync_model(params.models, p, data)
+        data, val = (SyncPairs(AUDIO, VIDEO, splits, role, 0, 0.0, p, loop.epochs, validation=role == "val")
+                     for role in ("train", "val"))
+        model = sync_model(params.models, p, data, params.train.video_normalise)
         with tempfile.TemporaryDirectory() as tmp:
             history = train(model, data, val, [], loop, Path(tmp), task=SyncTask(p))
         speed = history.speed[-1]

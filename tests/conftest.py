@@ -141,6 +141,23 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def create_database(server_url: str, name: str) -> str:
+    """A new, empty database `name` on the `postgres_url` server (each service its own, as a team would
+    set it up: MLflow's schema beside Optuna's would mix two migration histories); its URL."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    connection = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=url.database)
+    try:
+        connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        connection.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
 def _user_exists(name: str) -> bool:
     import pwd
 

@@ -48,7 +48,7 @@ def data_stages(folder: Path, env: dict, isa: str = "avx2", workers: int = 2) ->
 def test_two_machines_write_byte_identical_data(tmp_path):
     this = data_stages(tmp_path / "this", THIS_MACHINE, workers=2)
     other = data_stages(tmp_path / "other", ANOTHER_MACHINE, workers=1)
-    assert len(this) > 100 and this == other
+    assert sum(k.endswith(".wav") for k in this) >= 30 and this == other  # 5 sessions x 6 turns, at least
     assert "audio/clip3s-clean/spectrograms.npy" in this and "video/frames.npy" in this
 
     # What the pin does: unpinned, the same two machines compute other spectrograms (BLAS kernels and threads,

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from avemo.params import ParamsError, load_params
+from avemo.params import Params, ParamsError, load_params
 from tests.conftest import PROJECT
 
 
@@ -28,6 +28,12 @@ def test_the_project_params_load_and_every_loop_is_valid():
     assert params.train.loop_for("video").epochs == 10 and params.train.loop.epochs == 40
 
 
+def test_the_defaults_alone_are_valid_params():
+    """What `avemo predict` / `promote` use outside a project (no params.yaml)."""
+    params = Params()
+    assert params.study.three_classes in params.labels.sets and params.labels.set == "standard4"
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda t: t["train"]["loop"].update(learning_rate=0.1), "train.loop.learning_rate: unknown key"),
     (lambda t: t["train"]["loop"].update(lr="fast"), "train.loop.lr: Input should be a valid number"),
@@ -37,6 +43,8 @@ def test_the_project_params_load_and_every_loop_is_valid():
     (lambda t: t["labels"].update(set="paper5"), "labels: set 'paper5' is not one of the sets"),
     (lambda t: t["models"]["audio"].update(kernels=[[3, 3]]), "models.audio: channels, kernels and padding need one"),
     (lambda t: t["train"]["loop"].pop("ema_decay"), "train.loop.ema_decay: missing"),
+    (lambda t: t["train"]["balance"].update(mode="smote"),
+     "train.balance.mode: Input should be 'resample', 'class_weight' or 'none'"),
     (lambda t: t["compute"].update(cpu_isa="sse"), "compute.cpu_isa: Input should be 'avx2', 'avx512' or 'native'"),
 ])
 def test_a_bad_params_file_names_the_key_and_what_was_expected(tmp_path, change, message):

@@ -28,15 +28,15 @@ def answers(n: int, right: float | list[float], seed: int = 0, truth: np.ndarray
     return Predictions([f"clip{k}" for k in range(n)], truth, rows, [str(s) for s in range(len(rows))], CLASSES)
 
 
-def test_scores_equal_the_metrics_on_unit_weights():
+@pytest.mark.parametrize("classes_in_test", [4, 3])
+def test_scores_equal_the_metrics_on_unit_weights(classes_in_test):
+    """Also when a class is absent from the test items (a tiny split): both average over the classes present."""
     from avemo.metrics import classification_metrics
 
-    p = answers(40, 0.6, seed=3)
-    values = scores(p.y_true, p.y_pred, 4, np.ones((1, 40)), "ua")[0]
+    p = answers(40, 0.6, seed=3, truth=np.arange(40) % classes_in_test)
     expected = [classification_metrics(p.y_true, pred, CLASSES) for pred in p.y_pred]
-    assert values == pytest.approx([e["ua"] for e in expected])
-    assert scores(p.y_true, p.y_pred, 4, np.ones((1, 40)), "wa")[0] == pytest.approx([e["wa"] for e in expected])
-    assert scores(p.y_true, p.y_pred, 4, np.ones((1, 40)), "f1")[0] == pytest.approx([e["f1_macro"] for e in expected])
+    for metric, key in (("ua", "ua"), ("wa", "wa"), ("f1", "f1_macro")):
+        assert scores(p.y_true, p.y_pred, 4, np.ones((1, 40)), metric)[0] == pytest.approx([e[key] for e in expected])
 
 
 def test_a_figure_is_the_mean_over_seeds_inside_its_interval_and_seeds_widen_it():

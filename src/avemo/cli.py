@@ -25,7 +25,7 @@ class Verb:
     name: str
     module: str  # avemo.stages.<module>
     help: str
-    needs_params: bool = True  # commands that read a registered model work outside the project too
+    needs_params: bool = True  # False: works outside the project too (a registered model's, a study's params)
     pinned: bool = True  # stages run pinned (determinism.py); commands that write no pipeline output need not
 
 
@@ -38,7 +38,7 @@ VERBS = (
     Verb("baseline", "baseline", "the reference: logistic regression on summary statistics, tracked in MLflow"),
     Verb("train", "train", "train and evaluate one model per seed, tracked in MLflow"),
     Verb("tune", "tune", "an Optuna search (tune.<family>), every trial tracked in MLflow"),
-    Verb("tune-worker", "tune_worker", "join a running search from any process or machine"),
+    Verb("tune-worker", "tune_worker", "join a running search from any process or machine", needs_params=False),
     Verb("pretrain", "pretrain", "audio-video synchronisation pre-training of the fusion encoders (no labels)"),
     Verb("label-efficiency", "label_efficiency", "fusion from scratch vs pre-trained, at shares of the labels"),
     Verb("register", "register", "register the final models in the MLflow registry (alias challenger)"),
@@ -46,6 +46,8 @@ VERBS = (
          needs_params=False, pinned=False),
     Verb("predict", "predict", "the emotion of a wav (+ video window) by a registered model, as JSON",
          needs_params=False, pinned=False),
+    Verb("explain", "explain", "which bands, moments, face regions drove the kept models, and is it faithful; "
+                               "or one wav's maps", needs_params=False),
     Verb("report", "report", "reports/results.md: the study's tables, filled from this tracking store"),
     Verb("study", "study", "run every experiment the report has a cell for (study/dvc.yaml), with progress",
          pinned=False),

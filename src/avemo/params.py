@@ -51,7 +51,7 @@ class Corpus(Section):
 class Synth(Section):
     seed: int = 7
     sessions: int = Field(5, ge=1, le=5)
-    dialogues_per_session: int = Field(4, ge=1, le=8)
+    dialogues_per_session: int = Field(4, ge=1, le=32)
     turns_per_dialogue: int = Field(35, ge=1)
     median_seconds: float = Field(2.8, gt=0)
     min_seconds: float = Field(0.9, gt=0)
@@ -81,7 +81,9 @@ class Synth(Section):
 class Labels(Section):
     set: str = "standard4"
     sets: dict[str, dict[str, str]] = Field(default_factory=lambda: {
-        "standard4": {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}})
+        "standard4": {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"},
+        "paper4": {"neu": "neutral", "hap": "happy", "ang": "angry", "sad": "sad"},
+        "paper3": {"neu": "neutral", "ang": "angry", "sad": "sad"}})
 
     @model_validator(mode="after")
     def _known_set(self) -> "Labels":
@@ -379,6 +381,17 @@ class Models(Section):
     video: VideoModel = Field(default_factory=VideoModel)
 
 
+class Explain(Section):
+    """The `explain` stage: which test clips, and how hard each method looks (src/avemo/explain)."""
+
+    clips_per_class: int = Field(12, ge=1)  # a class-balanced sample of the test clips
+    background_per_class: int = Field(8, ge=1)  # training clips a removed modality is drawn from
+    steps: int = Field(32, ge=2)  # integrated gradients: steps from the baseline to the clip
+    repeats: int = Field(4, ge=1)  # random orders per clip in the deletion check
+    top_fraction: float = Field(0.4, gt=0, lt=1)  # the study's crop question: the share of the highest bands
+    seed: int = 0
+
+
 Variant = Literal["full-raw", "full-clean", "clip3s-raw", "clip3s-clean"]
 
 
@@ -404,6 +417,7 @@ class Params(Section):
     tune: Tune = Field(default_factory=Tune)
     baseline: Baseline = Field(default_factory=Baseline)
     models: Models = Field(default_factory=Models)
+    explain: Explain = Field(default_factory=Explain)
     study: Study = Field(default_factory=Study)
 
     @model_validator(mode="after")

@@ -74,6 +74,10 @@ class Predictor:
 
     def predict_one(self, row: dict, k: int) -> np.ndarray:
         """One input's probabilities: the mean over its clips."""
+        return self.probabilities(*self.inputs(row, k))
+
+    def inputs(self, row: dict, k: int) -> tuple[torch.Tensor, ...]:
+        """What the network reads for row `k`: its clips' spectrograms (and, for fusion, their face frames)."""
         label, name, y = self.samples(row, k)
         clips = plan_clips(len(y) / SAMPLE_RATE, self.variant.policy)
         if not clips:
@@ -83,13 +87,13 @@ class Predictor:
             extra = [f for f in VIDEO_FIELDS if given(row.get(f))]
             if extra:
                 raise InputError(f"{', '.join(extra)} (row {k}): this audio model reads the audio alone")
-            return self.probabilities(self.spectrograms(y, clips, name))
+            return (self.spectrograms(y, clips, name),)
         start, end = window(row, k)
         speaker = side(row, k)
         with video_file(row, k, self.files) as (video_label, path):
             frames = self.decoder.submit(self.frames, path, video_label, start, end, speaker, len(y) / SAMPLE_RATE,
                                          clips, name)
-            return self.probabilities(self.spectrograms(y, clips, name), frames.result())
+            return self.spectrograms(y, clips, name), frames.result()
 
     def samples(self, row: dict, k: int) -> tuple[str, str, np.ndarray]:
         """(a label for messages, a name, 16 kHz mono samples) of row `k`'s audio, checked.
@@ -140,7 +144,7 @@ class Predictor:
         for result in cut_clips(job, cap, fps, max(count, 0)):  # a corrupt header's negative count: unknown
             if result.frames is None:
                 raise InputError(f"{label}: {result.reason}")
-            stacks.append(frames_tensor(result.frames, self.config["video_normalise"]))
+            stacks.append(frames_tensor(result.frames))
         return torch.stack(stacks)
 
     def probabilities(self, *inputs: torch.Tensor) -> np.ndarray:

@@ -37,8 +37,8 @@ from avemo.params import Params
 from avemo.serving import EmotionModel, serving_config, signature
 from avemo.stats import BETTER, Predictions, compare
 from avemo.tracking import (
-    CLASSIC_ML,
     code_hash,
+    experiment,
     flatten,
     git_commit,
     pip_requirements,
@@ -53,12 +53,7 @@ AUDIT_FILE = "promotions.jsonl"
 
 def _experiment() -> str:
     mlflow.set_tracking_uri(tracking_uri())
-    found = mlflow.get_experiment_by_name(EXPERIMENT)
-    if found:
-        return found.experiment_id
-    Path("mlruns").mkdir(exist_ok=True)
-    return mlflow.create_experiment(EXPERIMENT, tags=CLASSIC_ML,
-                                    artifact_location=(Path("mlruns") / "artifacts" / EXPERIMENT).resolve().as_uri())
+    return experiment(EXPERIMENT)
 
 
 class PromotionHalfDone(RuntimeError):

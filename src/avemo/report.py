@@ -137,7 +137,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: dict[str, dict],
-                 label_efficiency: dict | None = None, uri: str | None = None) -> str:
+                 label_efficiency: dict | None = None, explanation: dict | None = None, uri: str | None = None) -> str:
     """Write results.md (and its figures); return the text."""
     store = Store(uri)
     lines = header(params, corpus)
@@ -148,6 +148,7 @@ def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: d
     lines += protocol(store)
     lines += loso(store, params)
     lines += search(tune)
+    lines += explained(store, explanation, params)
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -325,3 +326,43 @@ def _modalities_figure(rows: list[tuple[str, Cell, Cell]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+METHOD_NAMES = {"occlusion": "occlusion", "integrated_gradients": "integrated gradients", "grad_cam": "Grad-CAM"}
+
+
+def explained(store: Store, summary: dict | None, params: Params) -> list[str]:
+    """What the kept models look at, and whether each explanation passed its deletion check (docs/explain.md)."""
+    lines = ["## 8. Why a prediction: what the kept models look at, and whether the explanation is faithful", ""]
+    runs = (summary or {}).get("mlflow_run_ids", {})
+    if not summary or any(store.by_stage.get(stage) is None or store.by_stage[stage].info.run_id != runs.get(family)
+                          for family, stage in (("audio", "train_audio_best"), ("video", "train_video"),
+                                                ("fusion", "train_fusion_best"))):
+        return lines + ["— (gap: `dvc repro study/dvc.yaml:explain`, or `make study`)", ""]
+    lines += [f"On {summary['clips']} of the {summary['test_clips']} test clips (a class-balanced sample). A method's "
+              "deletion check removes its most important units first and random ones second; it passes when the "
+              "class probability falls faster, by the lower end of a 95 % interval over the clips above 0.01. "
+              "A method that fails is reported, not drawn.", ""]
+    rows = []
+    for family in ("audio", "video"):
+        for key, check in summary[family]["faithfulness"].items():
+            method, unit = key.split("/")
+            low, high = check["gain_low"], check["gain_high"]
+            rows.append([family, METHOD_NAMES.get(method, method), unit,
+                         f"{check['gain']:+.3f} [{low:+.3f}, {high:+.3f}]" if low is not None else f"{check['gain']:+.3f}",
+                         "**passed**" if check["passed"] else "**failed**: not drawn"])
+    lines += _table(["model", "method", "unit", "faster fall than random (AUC gain)", "faithful"], rows)
+    top = summary["audio"]["top_bands"]
+    shares = ", ".join(f"{METHOD_NAMES.get(m, m)} {v:.0%}" for m, v in top["share"].items() if v is not None)
+    lines += ["", f"**The study's crop question.** The highest {top['fraction']:.0%} of the mel bands carry {shares} "
+                  f"of the audio model's band importance; removing all of them lowers the probability of the "
+                  f"predicted class by {top['drop']:.2f} on average (the study cropped them away).", ""]
+    fusion = summary["fusion"]
+    per_class = ", ".join(f"{c} {v['audio_share']:.0%}" for c, v in fusion.get("per_class", {}).items()
+                          if v.get("audio_share") is not None)
+    lines += [f"**Fusion.** The audio branch's share of the decision (two-player Shapley values, a removed modality "
+              f"drawn from training clips): {fusion['audio_share']:.0%} overall; by class: {per_class}.", ""]
+    lines += ["Figures: `reports/details/explain/` (and the `explain/` artifacts of each model's MLflow run): "
+              "`audio/bands.png`, `audio/moments.png`, `video/face_regions.png`, `video/frames.png`, "
+              "`fusion/modality_shares.png`, and the deletion curves. What they cannot say: docs/explain.md.", ""]
+    return lines

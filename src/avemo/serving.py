@@ -47,7 +47,6 @@ def serving_config(params: Params, audio_dir: Path) -> dict:
     meta = json.loads((audio_dir / "meta.json").read_text())
     return {"spectrogram": meta["spectrogram"], "segmentation": meta["segmentation"], "cleanup": meta["cleanup"],
             "noise": meta.get("noise"), "min_seconds": params.audio.min_seconds, "crop_ratio": params.train.crop_ratio,
-            "video_normalise": params.train.video_normalise,
             "video": params.video.model_copy(update={"workers": 1}).model_dump(mode="json")}
 
 

@@ -1,7 +1,8 @@
 """MLflow wiring: where runs go, and what every training run records.
 
 Backend `sqlite:///mlruns/mlflow.db` (the file store is refused by current MLflow), artifacts
-under `mlruns/`; MLFLOW_TRACKING_URI points elsewhere (e.g. a tracking server). Every run
+under `mlruns/`; MLFLOW_TRACKING_URI points elsewhere (e.g. a team's tracking server, whose
+artifact store then holds the artifacts too: README, Storage and workers). Every run
 is tagged with the git commit, the DVC stage, the dataset variant, the class set and the
 md5 of every input file it read, so any number traces back to code and data.
 """
@@ -28,19 +29,42 @@ from avemo.store import tracking_uri  # noqa: E402, F401  (one definition; re-ex
 CLASSIC_ML = {"mlflow.experimentKind": "custom_model_development"}
 
 
+def served(uri: str) -> bool:
+    """Whether a tracking URI is a tracking server (HTTP) rather than a database the client opens itself."""
+    return uri.startswith(("http://", "https://"))
+
+
+def experiment(name: str, root: Path = Path(".")) -> str:
+    """The id of experiment `name` in the project store, created (tagged CLASSIC_ML) if missing.
+
+    A local store keeps a new experiment's artifacts in `mlruns/artifacts/<name>`. A tracking server
+    picks the location itself: with `--serve-artifacts` it is `mlflow-artifacts:/`, so every client
+    uploads and downloads through the server and needs no access to its disk (a client-side folder
+    here would leave each machine's artifacts on that machine).
+    """
+    uri = tracking_uri(root)
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if found.tags.get("mlflow.experimentKind") != CLASSIC_ML["mlflow.experimentKind"]:
+            client.set_experiment_tag(found.experiment_id, *next(iter(CLASSIC_ML.items())))
+        return found.experiment_id
+    location = None
+    if not served(uri):
+        (root / "mlruns").mkdir(exist_ok=True)
+        location = (root / "mlruns" / "artifacts" / name).resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location, tags=CLASSIC_ML)
+    except mlflow.exceptions.MlflowException as exc:  # another process created it meanwhile
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
+
+
 def use_experiment(family: str, root: Path = Path(".")) -> str:
     """Point MLflow at the project store and the experiment `avemo-<family>`; return its id."""
-    (root / "mlruns").mkdir(exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri(root))
-    name = f"avemo-{family}"
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        artifacts = (root / "mlruns" / "artifacts" / name).resolve().as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts, tags=CLASSIC_ML)
-    else:
-        experiment_id = experiment.experiment_id
-        if experiment.tags.get("mlflow.experimentKind") != CLASSIC_ML["mlflow.experimentKind"]:
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, *next(iter(CLASSIC_ML.items())))
+    experiment_id = experiment(f"avemo-{family}", root)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

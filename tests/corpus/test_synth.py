@@ -1,5 +1,4 @@
 import hashlib
-from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -22,10 +21,10 @@ def _digests(root):
 def test_same_seed_gives_byte_identical_files_whatever_the_worker_count(tiny_corpus, tmp_path):
     root, _ = tiny_corpus
     again = tmp_path / "again"
-    synthesize(replace(TINY, workers=1), again)
+    synthesize(TINY.model_copy(update={"workers": 1}), again)
     assert _digests(again / "IEMOCAP_full_release") == _digests(root)
     other = tmp_path / "other"
-    synthesize(replace(TINY, seed=TINY.seed + 1, sessions=1), other)
+    synthesize(TINY.model_copy(update={"seed": TINY.seed + 1, "sessions": 1}), other)
     assert _digests(other / "IEMOCAP_full_release") != _digests(root)
 
 

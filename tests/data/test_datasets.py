@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from avemo.data.datasets import SpectrogramDataset, frames_tensor
+from avemo.models.video import scaled
 from avemo.params import Augment, Balance
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
@@ -60,23 +61,23 @@ def test_crop_ratio_changes_the_tensor_and_not_the_stored_array(tiny_variant, ti
     assert hashlib.sha256((tiny_variant / "spectrograms.npy").read_bytes()).hexdigest() == digest
 
 
-def test_unknown_fold_or_balance_mode_fails_clearly(tiny_variant, tiny_splits):
+def test_an_unknown_fold_fails_clearly(tiny_variant, tiny_splits):
     with pytest.raises(ValueError, match="fold 3 is not in the splits table"):
         SpectrogramDataset(tiny_variant, tiny_splits, "train", CLASSES, fold=3)
-    with pytest.raises(ValueError, match="balance.mode"):
-        Balance(mode="smote")
 
 
 @pytest.mark.parametrize("normalise", ["imagenet", "unit"])
-def test_frame_stacks_are_normalised_pixel_by_pixel_as_the_formula_says(normalise):
-    """The look-up table gives exactly (x / 255 - mean) / std per channel, channels first."""
+def test_frame_stacks_are_scaled_pixel_by_pixel_as_the_formula_says(normalise):
+    """Loaders hand over uint8 channels-first; the network's scaling gives (x / 255 - mean) / std per channel."""
     frames = np.random.default_rng(0).integers(0, 256, (4, 6, 10, 3), dtype=np.uint8)
-    x = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 255
+    stack = frames_tensor(frames)
+    assert stack.shape == (3, 4, 6, 10) and stack.dtype == torch.uint8
+    assert torch.equal(stack, torch.from_numpy(frames).permute(3, 0, 1, 2))
+    x = stack.float() / 255
     if normalise == "imagenet":
         mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
         x = (x - mean.view(3, 1, 1, 1)) / std.view(3, 1, 1, 1)
-    got = frames_tensor(frames, normalise)
-    assert got.shape == (3, 4, 6, 10) and got.dtype == torch.float32
-    assert torch.equal(got, x)
-    with pytest.raises(ValueError, match="video normalise must be 'imagenet' or 'unit', not 'zscore'"):
-        frames_tensor(frames, "zscore")
+    got = scaled(stack[None], normalise)[0]
+    assert got.dtype == torch.float32 and torch.allclose(got, x, atol=1e-6)
+    with pytest.raises(ValueError, match="video normalise must be one of \\['imagenet', 'unit'\\], not 'zscore'"):
+        scaled(stack[None], "zscore")

@@ -9,6 +9,7 @@ import torch
 
 from avemo.data.datasets import frames_tensor
 from avemo.explain import explain_spectrograms, figures, modality_shares
+from avemo.models.video import scaled
 from tests.explain import corpus
 
 PNG = b"\x89PNG"
@@ -60,5 +61,5 @@ def test_one_clip_is_drawn_with_the_test_sets_verdicts(audio_model, audio_explan
 @pytest.mark.parametrize("normalise", ["imagenet", "unit"])
 def test_faces_are_shown_in_their_own_colours(normalise):
     rgb = np.random.default_rng(0).integers(0, 256, (1, 4, 5, 3), dtype=np.uint8)
-    shown = figures.display_rgb(frames_tensor(rgb, normalise)[:, 0].numpy(), normalise)
+    shown = figures.display_rgb(scaled(frames_tensor(rgb)[None], normalise)[0, :, 0].numpy(), normalise)
     np.testing.assert_allclose(shown, torch.from_numpy(rgb[0]).float().numpy() / 255, atol=1e-6)

@@ -38,4 +38,4 @@ def test_four_variants_and_a_cleanup_change_reruns_only_the_clean_ones(tmp_path)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro", *targets], project).stdout
     rerun = set(re.findall(r"Running stage '([^']+)'", out))
-    assert rerun == {"audio_variant@full-clean", "audio_variant@clip3s-clean"}
+    assert rerun == {"study/dvc.yaml:audio_variant@full-clean", "study/dvc.yaml:audio_variant@clip3s-clean"}

@@ -26,8 +26,13 @@ from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER
 from avemo.parallel import parallel_map
 from avemo.params import Synth
 
-#: Dialogue name templates; markers alternate F, M. Includes lettered names as in the release.
-DIALOG_TEMPLATES = ["impro01", "script01_1", "impro05a", "script02_2b", "impro03", "script03_1", "impro07", "script01_2"]
+#: Dialogue name templates; markers alternate F, M. Includes lettered names as in the release. IEMOCAP has
+#: about 30 dialogues a session: 32 names let a corpus of its size keep its dialogues' length. New names go
+#: last: a dialogue's position here seeds its rendering, so the first ones keep their bytes.
+DIALOG_TEMPLATES = ["impro01", "script01_1", "impro05a", "script02_2b", "impro03", "script03_1", "impro07", "script01_2",
+                    "impro02", "impro04", "impro05b", "impro06", "impro08", "script01_3", "script02_1", "script02_2",
+                    "script03_2", *(f"impro{n:02d}" for n in range(9, 16)),
+                    *(f"script{n:02d}_{k}" for n in range(4, 8) for k in (1, 2))]
 TARGETS = ("neu", "hap", "ang", "sad")
 #: Mean (valence, activation, dominance) on the 1-5 scale per label code.
 VAD = {

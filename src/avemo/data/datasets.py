@@ -112,34 +112,27 @@ def band_statistics(array: np.ndarray, rows: np.ndarray, floor: float, ceiling: 
     return mean.float(), (squares / max(1, count) - mean.square()).clamp_min(0).sqrt().float()
 
 
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1)
-#: Every uint8 value of each RGB channel, normalised once: a frame stack is then one table look-up per
-#: pixel instead of four passes over float copies (the same float32 arithmetic, so the same values).
-PIXEL_VALUES = {"unit": (torch.arange(256).float() / 255).expand(3, 256).contiguous().numpy(),
-                "imagenet": ((torch.arange(256).float() / 255 - IMAGENET_MEAN) / IMAGENET_STD).numpy()}
+def frames_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) RGB -> uint8 (3, T, H, W): the network scales it, per batch (models/video.py)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, 0)))
 
 
-def frames_tensor(frames: np.ndarray, normalise: str) -> torch.Tensor:
-    """uint8 (T, H, W, 3) RGB -> float (3, T, H, W): 'imagenet' (the study) or 'unit' ([0, 1])."""
-    if normalise not in PIXEL_VALUES:
-        raise ValueError(f"video normalise must be 'imagenet' or 'unit', not {normalise!r}")
-    table = PIXEL_VALUES[normalise]
-    return torch.from_numpy(np.stack([table[c][frames[..., c]] for c in range(3)]))
+#: The stack of a clip without video (missing_video='blank'): every pixel ImageNet's mean colour.
+BLANK_PIXEL = (124, 116, 104)
 
 
 class AudioVisualDataset(SpectrogramDataset):
-    """(spectrogram, frames (3 x T x H x W), class), joined on clip id with the video stage's output.
+    """(spectrogram, frames (uint8, 3 x T x H x W), class), joined on clip id with the video stage's output.
 
     Same roles, balancing and augmentation as the audio loader; augmentation touches the
     spectrogram's frequency axis and a small rotation only, so audio and frames stay in sync.
-    Items without video are dropped or given a blank stack (`missing_video`), and counted.
+    Items without video are dropped or given a blank stack of the mean colour (`missing_video`), and counted.
     """
 
     def __init__(self, variant_dir: str | Path, video_dir: str | Path, splits: pd.DataFrame, role: str,
                  classes: list[str], fold: int = 0, crop_ratio: float = 0.0,
                  augment_params: Augment | None = None, balance: Balance | None = None,
-                 missing_video: str = "drop", normalise: str = "imagenet"):
+                 missing_video: str = "drop"):
         super().__init__(variant_dir, splits, role, classes, fold, crop_ratio, augment_params, balance)
         if missing_video not in ("drop", "blank"):
             raise ValueError(f"missing_video must be 'drop' or 'blank', not {missing_video!r}")
@@ -155,7 +148,6 @@ class AudioVisualDataset(SpectrogramDataset):
             items = items[items["has_video"]].reset_index(drop=True)
         self.items = items
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
-        self.normalise = normalise
         self._make_index()
 
     @property
@@ -172,7 +164,7 @@ class AudioVisualDataset(SpectrogramDataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         if self._has_video[i]:
-            frames = frames_tensor(self.frames[self._video_rows[i]], self.normalise)
+            frames = frames_tensor(self.frames[self._video_rows[i]])
         else:  # a blank stack (missing_video='blank')
-            frames = torch.zeros(3, *self.frames.shape[1:4])
+            frames = torch.tensor(BLANK_PIXEL, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, *self.frames.shape[1:4])
         return self.spectrogram(i), frames, int(self.targets[i])

@@ -17,12 +17,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from avemo.data.datasets import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from avemo.explain.audio import AudioExplanation, top_bands  # noqa: E402
 from avemo.explain.deletion import Deletion  # noqa: E402
 from avemo.explain.modality import ModalityShares  # noqa: E402
 from avemo.explain.summary import class_means  # noqa: E402
 from avemo.explain.video import VideoExplanation  # noqa: E402
+from avemo.models.video import PIXEL_SCALES  # noqa: E402
 
 Checks = Collection[tuple[str, str]]
 LABELS = {"occlusion": "occlusion", "integrated_gradients": "integrated gradients", "grad_cam": "Grad-CAM"}
@@ -176,10 +176,9 @@ def clip_figure(spectrogram: np.ndarray, explanation: AudioExplanation, path: Pa
 
 
 def display_rgb(face: np.ndarray, normalise: str) -> np.ndarray:
-    """(3, H, W) model-space frame -> (H, W, 3) RGB in [0, 1], undoing `frames_tensor`'s normalisation."""
-    if normalise == "imagenet":
-        face = face * IMAGENET_STD.numpy()[:, :, None] + IMAGENET_MEAN.numpy()[:, :, None]
-    return np.clip(face.transpose(1, 2, 0), 0, 1)
+    """(3, H, W) model-space frame -> (H, W, 3) RGB in [0, 1], undoing the video network's pixel scaling."""
+    mean, sd = (np.asarray(v, dtype=np.float32)[:, None, None] for v in PIXEL_SCALES[normalise])
+    return np.clip((face * sd + mean).transpose(1, 2, 0), 0, 1)
 
 
 def _drawn(explanation: AudioExplanation | VideoExplanation, unit: str, passed: Checks | None) -> list[str]:

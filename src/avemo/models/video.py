@@ -1,4 +1,11 @@
-"""The 3-D CNN on face frames (the study's: 4 Conv3d, 3 MaxPool3d, 2 fully connected)."""
+"""The 3-D CNN on face frames (the study's: 4 Conv3d, 3 MaxPool3d, 2 fully connected).
+
+It reads uint8 RGB stacks (3, T, H, W) as the loaders give them and scales them itself, per batch,
+on its own device (`normalise`: ImageNet's mean and sd, as the study, or [0, 1]): a loader then
+copies a quarter of the bytes a float stack takes, and the scaling is one vectorised operation
+per batch instead of one per item. Float stacks are taken as already scaled (model space: what
+the explanations perturb).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +26,23 @@ class VideoNetConfig:
     batch_norm: bool = False  # not in the study; without it the net can sit at chance for many epochs
     stem_pool: tuple[int, int, int] = (1, 1, 1)  # average-pool the input (frames, height, width) first: cheaper
     input_shape: tuple[int, int, int] = (20, 60, 100)  # frames x height x width
+    normalise: str = "imagenet"  # how uint8 pixels are scaled: 'imagenet' (the study) or 'unit' ([0, 1])
 
 
-def video_config(m: VideoModel, input_shape: tuple[int, int, int]) -> VideoNetConfig:
+PIXEL_SCALES = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
+
+
+def video_config(m: VideoModel, input_shape: tuple[int, int, int], normalise: str = "imagenet") -> VideoNetConfig:
     """The network that `models.video` describes, for frame stacks of `input_shape` (frames x height x width)."""
-    return VideoNetConfig(input_shape=tuple(input_shape), **m.model_dump())
+    return VideoNetConfig(input_shape=tuple(input_shape), normalise=normalise, **m.model_dump())
+
+
+def scaled(frames: torch.Tensor, normalise: str) -> torch.Tensor:
+    """uint8 pixel stacks (N, 3, T, H, W) in model space: x / 255, less the channel mean, over the channel sd."""
+    if normalise not in PIXEL_SCALES:
+        raise ValueError(f"video normalise must be one of {sorted(PIXEL_SCALES)}, not {normalise!r}")
+    mean, sd = (torch.tensor(v, device=frames.device).view(1, 3, 1, 1, 1) for v in PIXEL_SCALES[normalise])
+    return (frames.float() / 255 - mean) / sd
 
 
 def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
@@ -60,8 +79,12 @@ class VideoNet(nn.Module):
         self.head = nn.Linear(cfg.fc[1], n_classes)
         self.embedding_dim = cfg.fc[1]
 
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The last convolution's maps; uint8 stacks are scaled here, float ones are taken as scaled."""
+        return self.conv(scaled(frames, self.cfg.normalise) if frames.dtype == torch.uint8 else frames)
+
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.conv(frames))
+        return self.embedding(self.features(frames))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(frames))

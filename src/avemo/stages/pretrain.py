@@ -50,8 +50,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
     loop = params.pretrain.loop.applied_to(t.loop).model_copy(update={"seed": p.seed})
     splits = pd.read_parquet(args.splits)
     pairs = {role: SyncPairs(args.audio, args.video, splits, role, t.fold, t.crop_ratio, p, loop.epochs,
-                             validation=role == "val", normalise=t.video_normalise) for role in ("train", "val")}
-    model = sync_model(params.models, p, pairs["train"])
+                             validation=role == "val") for role in ("train", "val")}
+    model = sync_model(params.models, p, pairs["train"], t.video_normalise)
     resume = frame.resume(params.yaml_values(["pretrain", "models", "train.threads", "train.fold", "train.crop_ratio",
                                               "train.video_normalise", "train.loop"]))
     with frame.mlflow_run("pretrain", resume, device=device,

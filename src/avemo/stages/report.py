@@ -17,6 +17,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", type=Path, action="append", default=[], help="reports/tune/<family>.json")
     p.add_argument("--label-efficiency", type=Path, default=Path("reports/label_efficiency.json"),
                    help="the study's label-efficiency summary, when it has run")
+    p.add_argument("--explanation", type=Path, default=Path("reports/details/explain/explain.json"),
+                   help="the study's explain stage's numbers, when it has run")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--figures", type=Path, required=True)
 
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
     tune = {path.stem: read_json(path) for path in args.tune if path.exists()}
     efficiency = read_json(args.label_efficiency) if args.label_efficiency.exists() else None
-    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency)
+    explanation = read_json(args.explanation) if args.explanation.exists() else None
+    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency, explanation)
     gaps = text.count("(gap:")
     console.print(f"report: {args.out} (figures in {args.figures}); "
                   + (f"{gaps} cell(s) wait for their runs: `make study` fills them" if gaps else "no gap"), markup=False)

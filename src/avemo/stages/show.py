@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
+notes = Console(stderr=True, highlight=False, soft_wrap=True)  # beside a command's JSON answer on stdout
 
 
 def print_counts(title: str, counts: dict) -> None:

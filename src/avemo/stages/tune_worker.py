@@ -2,6 +2,8 @@
 
 Every trial is a child run of the study's parent run (sampled params, per-epoch metrics, the
 final value, its state and the reason it was pruned or failed), whichever process ran it.
+A worker needs no params file: the study carries the params its trials train with (and pin
+torch to); a params.yaml where it starts, if any, sets only the process's data-library pins.
 """
 
 from __future__ import annotations

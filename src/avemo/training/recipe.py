@@ -55,7 +55,7 @@ def build_datasets(family: str, params: Params, data: StageData, classes: list[s
 
         def make(role: str) -> SpectrogramDataset:
             return AudioVisualDataset(data.audio, data.video, splits, role, classes, t.fold, t.crop_ratio, t.augment,
-                                      t.balance, t.missing_video, t.video_normalise)
+                                      t.balance, t.missing_video)
     out = Splits(make("train"), make("val"), make("test"))
     for role in ("train", "val", "test"):
         if len(getattr(out, role)) == 0:
@@ -66,7 +66,8 @@ def build_datasets(family: str, params: Params, data: StageData, classes: list[s
 def model_spec(family: str, params: Params, data: Splits) -> ModelSpec:
     """The architecture `models.*` describes for this family, for the inputs of `data`."""
     audio = audio_config(params.models.audio, data.train.input_shape) if family != "video" else None
-    video = video_config(params.models.video, data.train.frames_shape) if family != "audio" else None
+    video = (video_config(params.models.video, data.train.frames_shape, params.train.video_normalise)
+             if family != "audio" else None)
     return ModelSpec(family, tuple(data.train.classes), audio, video)
 
 

@@ -72,7 +72,7 @@ class SyncNet(nn.Module):
     def forward(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """(batch, 2, steps * dim): the normalised audio and video sequences of each pair."""
         a = self.audio.conv((spectrogram - self.audio.input_mean) / self.audio.input_std).mean(dim=2)  # (B, C, T)
-        v = self.video.conv(frames).mean(dim=(3, 4))  # (B, C, T)
+        v = self.video.features(frames).mean(dim=(3, 4))  # (B, C, T)
         a, v = (F.adaptive_avg_pool1d(x, self.steps).transpose(1, 2) for x in (a, v))  # (B, steps, C)
         a = F.normalize(self.audio_projection(a).flatten(1), dim=1)
         v = F.normalize(self.video_projection(v).flatten(1), dim=1)
@@ -126,7 +126,7 @@ class SyncPairs(Dataset):
     """
 
     def __init__(self, audio_dir: Path, video_dir: Path, splits: pd.DataFrame, role: str, fold: int, crop_ratio: float,
-                 p: Sync, epochs: int, validation: bool = False, normalise: str = "imagenet"):
+                 p: Sync, epochs: int, validation: bool = False):
         import json
 
         meta = json.loads((Path(audio_dir) / "meta.json").read_text())["spectrogram"]
@@ -140,8 +140,9 @@ class SyncPairs(Dataset):
             raise ValueError(f"sync pre-training needs clips of at least two dialogues in the {role} split")
         self.spectrograms = np.load(Path(audio_dir) / "spectrograms.npy", mmap_mode="r")
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")
-        self.p, self.epochs, self.normalise = p, epochs, normalise
+        self.p, self.epochs = p, epochs
         self.validation = validation
+        self._index_dialogues()
         self.set_epoch(0)
 
     def band_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,6 +155,22 @@ class SyncPairs(Dataset):
         mix = (1 - t) * np.array(self.p.curriculum_start) + t * np.array(self.p.curriculum_end)
         return mix / mix.sum()
 
+    def _index_dialogues(self) -> None:
+        """Each clip's dialogue and each dialogue's clips (sorted), so a partner is found without a scan."""
+        codes, dialogs = np.unique(self.items["dialog"].to_numpy(), return_inverse=True)
+        self._dialog = dialogs
+        self._members = [np.flatnonzero(dialogs == d) for d in range(len(codes))]
+        self._utterances = self.items["utterance_id"].to_numpy()
+
+    def _same_dialog_other_utterance(self, a: int) -> np.ndarray:
+        members = self._members[self._dialog[a]]
+        return members[self._utterances[members] != self._utterances[a]]
+
+    def _other_dialog(self, a: int, k: int) -> int:
+        """The k-th clip (in order) outside clip a's dialogue: k plus the number of members before it."""
+        members = self._members[self._dialog[a]]
+        return int(k + np.searchsorted(members - np.arange(len(members)), k, side="right"))
+
     def set_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng([self.p.seed, epoch, int(self.validation)])
         n = len(self.items)
@@ -165,14 +182,15 @@ class SyncPairs(Dataset):
             kinds = np.where(rng.random(n) < self.p.positive_share, -1,
                              rng.choice(len(NEGATIVES), size=n, p=self.mix(epoch)))
         partners, shifts = anchors.copy(), np.zeros(len(anchors), np.int64)
-        dialogs, utterances = self.items["dialog"].to_numpy(), self.items["utterance_id"].to_numpy()
         for j, (a, kind) in enumerate(zip(anchors, kinds)):
-            if kind == 0 or kind == 1:
-                pool = np.flatnonzero(dialogs != dialogs[a]) if kind == 0 else np.flatnonzero(
-                    (dialogs == dialogs[a]) & (utterances != utterances[a]))
+            if kind == 1:
+                pool = self._same_dialog_other_utterance(a)
                 if not len(pool):  # a dialogue with one utterance: fall back to another dialogue
-                    pool, kinds[j] = np.flatnonzero(dialogs != dialogs[a]), 0
-                partners[j] = rng.choice(pool)
+                    kinds[j] = kind = 0
+                else:
+                    partners[j] = pool[rng.integers(len(pool))]
+            if kind == 0:
+                partners[j] = self._other_dialog(a, rng.integers(n - len(self._members[self._dialog[a]])))
             elif kind == 2:
                 shifts[j] = rng.integers(self.p.shift_frames[0], self.p.shift_frames[1] + 1)
         self.pairs = np.stack([anchors, partners, kinds, shifts], axis=1)
@@ -185,14 +203,14 @@ class SyncPairs(Dataset):
         audio = model_input(self.spectrograms[self.items["row"].iat[anchor]], self.floor, self.ceiling, self.crop_ratio)
         if shift:
             audio = torch.roll(audio, int(shift), dims=-1)  # the same audio, out of step with the face
-        frames = frames_tensor(self.frames[self.items["video_row"].iat[partner]], self.normalise)
+        frames = frames_tensor(self.frames[self.items["video_row"].iat[partner]])
         return audio, frames, torch.tensor([int(kind == -1), max(int(kind), 0), int(anchor)])
 
 
-def sync_model(models: Models, p: Sync, train_set: SyncPairs) -> SyncNet:
+def sync_model(models: Models, p: Sync, train_set: SyncPairs, normalise: str = "imagenet") -> SyncNet:
     """Both encoders as the fusion model builds them (the same architecture, so they can start it)."""
     seed_everything(p.seed)
     audio = AudioNet(audio_config(models.audio, train_set.spectrograms.shape[1:3]), 2)
     audio.set_input_statistics(*train_set.band_statistics())
-    video = VideoNet(video_config(models.video, train_set.frames.shape[1:4]), 2)
+    video = VideoNet(video_config(models.video, train_set.frames.shape[1:4], normalise), 2)
     return SyncNet(audio, video, p.embedding)
