@@ -15,7 +15,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro study test bench ui tracking-server dashboard serve screenshots plots clean
+.PHONY: install repro study test bench deps ui tracking-server dashboard serve screenshots plots clean
 
 install: $(STAMP) $(PLOTS_PAGE)
 
@@ -42,6 +42,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Each stage's code deps in dvc.yaml and study/dvc.yaml: the modules its command imports (tests check them).
+deps: $(STAMP)
+	$(BIN)/python scripts/stage_deps.py
 
 # Every server binds to 127.0.0.1 only.
 # MLflow's server with the project's UI defaults (src/avemo/ui.py: opens on training runs with their

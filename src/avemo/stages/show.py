@@ -5,14 +5,15 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a log line is never folded to an 80-column pipe
 notes = Console(stderr=True, highlight=False, soft_wrap=True)  # beside a command's JSON answer on stdout
 
 
-def print_counts(title: str, counts: dict) -> None:
-    table = Table(title=title, title_justify="left")
+def print_counts(title: str, counts: dict, column: str = "count") -> None:
+    console.print(f"{title}:", markup=False)  # above the table, not folded to its width
+    table = Table()
     table.add_column("")
-    table.add_column("count", justify="right")
+    table.add_column(column, justify="right")
     for key, value in counts.items():
         table.add_row(str(key), str(value))
     console.print(table)
@@ -28,4 +29,4 @@ def print_figures(title: str, detail: dict) -> None:
     model = detail.get("model")
     if model and model.get("recall"):
         print_counts(f"{title}: test recall per class (kept model: seed {model['seed']})",
-                     {c: round(r, 3) for c, r in model["recall"].items()})
+                     {c: round(r, 3) for c, r in model["recall"].items()}, "recall")
