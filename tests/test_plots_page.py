@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,9 @@ def declared_plots(pipeline: Path = PROJECT / "dvc.yaml") -> dict[str, dict]:
 
 
 def study_plots() -> dict[str, dict]:
-    return declared_plots(PROJECT / "study" / "dvc.yaml")
+    """study/dvc.yaml's plots by their path from the project root (DVC reads them relative to study/)."""
+    return {os.path.normpath(f"study/{path}"): props for path, props in
+            declared_plots(PROJECT / "study" / "dvc.yaml").items()}
 
 
 def default_details_folders():
@@ -43,6 +46,14 @@ def test_every_plot_file_the_default_stages_write_is_declared():
     readme = (PROJECT / "README.md").read_text()
     named = set(re.findall(r"reports/details/[\w@-]+/\w+\.csv", readme))
     assert named <= set(declared_plots()) | set(study_plots())  # every plot README points to is on the page
+
+
+def test_the_study_s_plots_are_the_files_its_stages_write():
+    outs = {next(iter(o)) if isinstance(o, dict) else o
+            for stage in yaml.safe_load((PROJECT / "study" / "dvc.yaml").read_text())["stages"].values()
+            for o in stage.get("do", stage).get("outs") or []}
+    for path in study_plots():
+        assert path.startswith("reports/details/") and any(path.startswith(f"{o}/") for o in outs), path
 
 
 @pytest.mark.slow

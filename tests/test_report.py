@@ -91,21 +91,38 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
 
 
 @pytest.mark.slow
-def test_dvc_repro_of_the_whole_default_pipeline_ends_with_the_report_naming_its_corpus_also_on_a_fresh_clone(tmp_path):
+def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_reruns_every_stage(tmp_path):
     from tests.pipeline.project import make_project, run
 
     quick = {"synth": {"dialogues_per_session": 2},  # pre-training pairs another dialogue with every clip
              "train": {"seeds": [0, 1], "loop": {"epochs": 1}, "video": {"epochs": 1}, "fusion": {"epochs": 1}},
              "tune": {"workers": 1, "audio": {"trials": 2, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1}},
-             "pretrain": {"loop": {"epochs": 1}}}
+             "pretrain": {"loop": {"epochs": 1}, "efficiency": {"fractions": [0.5, 1.0], "loop": {"epochs": 1}}},
+             "explain": {"clips_per_class": 2, "background_per_class": 2, "steps": 4, "repeats": 1},
+             # the study's plan, smaller: one grid cell beside the default's, one leave-one-session-out fold
+             "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0]}}
     project = make_project(tmp_path / "proj", quick)
     run(["dvc", "repro"], project)
     text = (project / "reports" / "results.md").read_text()
     assert text.startswith("# Results on `data/raw/synthetic/IEMOCAP_full_release`")
+    assert "gap: `dvc repro study/dvc.yaml:train_audio@cnn-clip3s-clean`, or `make study`" in text
     registry = json.loads((project / "reports" / "registry.json").read_text())
     assert registry["audio"]["model"] == "avemo-audio" and registry["fusion"]["model"] == "avemo-fusion"
     status = run(["dvc", "status"], project).stdout
     assert status.split() == ["report:", "always", "changed"]  # a view of the tracking store, rendered every time
+
+    # `make study`: every planned experiment runs and writes the run its cell names; no gap is left.
+    plan = run(["avemo", "study", "--dry"], project).stdout
+    assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "explain" in plan
+    study = run(["avemo", "study"], project).stdout
+    text = (project / "reports" / "results.md").read_text()
+    assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]
+    store = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    ids = {r.info.run_id[:8] for r in store.search_runs([e.experiment_id for e in store.search_experiments()],
+                                                        max_results=5000)}
+    assert set(re.findall(r"\] `([0-9a-f]{8})`", text)) <= ids
+    assert "study: 0 stage(s) to run" in run(["avemo", "study", "--dry"], project).stdout  # done: nothing left
+    assert "Running stage 'study/dvc.yaml:train_audio@cnn-clip3s-clean'" in study
 
     # A fresh clone of the committed result (git's files only: no DVC cache, no MLflow store) runs every
     # stage again, so its store holds every run its report names; none is skipped as "didn't change".
@@ -118,7 +135,7 @@ def test_dvc_repro_of_the_whole_default_pipeline_ends_with_the_report_naming_its
     stages = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
     assert "didn't change" not in log and all(f"Running stage '{name}'" in log for name in stages)
     store = mlflow.MlflowClient(f"sqlite:///{clone / 'mlruns' / 'mlflow.db'}")
-    named = set(re.findall(r"run `([0-9a-f]{8})`", (clone / "reports" / "results.md").read_text()))
+    named = set(re.findall(r"\] `([0-9a-f]{8})`", (clone / "reports" / "results.md").read_text()))
     experiments = [e.experiment_id for e in store.search_experiments()]
     ids = {r.info.run_id[:8] for r in store.search_runs(experiments, max_results=5000)}
     assert named and named <= ids

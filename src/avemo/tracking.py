@@ -9,6 +9,7 @@ md5 of every input file it read, so any number traces back to code and data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -125,14 +126,16 @@ def dvc_digest(path: Path, lock: Path = Path("dvc.lock")) -> str | None:
     """
     if not lock.exists():
         return None
+    return _recorded_outputs(lock.resolve(), lock.stat().st_mtime_ns).get(Path(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _recorded_outputs(lock: Path, mtime_ns: int) -> dict[Path, str | None]:
+    """Every output's md5 in a dvc.lock, parsed once per version of the file (libyaml: the lock is large)."""
     import yaml
 
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if Path(out["path"]) == Path(path):
-                return out.get("md5")
-    return None
+    stages = (yaml.load(lock.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages", {})
+    return {Path(out["path"]): out.get("md5") for stage in stages.values() for out in stage.get("outs", [])}
 
 
 def log_inputs(folders: dict[str, Path], hashes: dict[str, str], context: str = "training") -> None:
