@@ -69,10 +69,11 @@ def verb_of(cmd: str) -> str:
 
 
 def needed(cmd: str) -> set[Path]:
-    """The package files a stage's command runs."""
+    """The package files a stage's command runs (an empty `__init__.py` runs nothing, and DVC warns of it)."""
     from avemo.cli import BY_NAME
 
-    return closure("avemo.cli") | closure(f"avemo.stages.{BY_NAME[verb_of(cmd)].module}")
+    files = closure("avemo.cli") | closure(f"avemo.stages.{BY_NAME[verb_of(cmd)].module}")
+    return {f for f in files if (PROJECT / f).stat().st_size}
 
 
 def compact(files: set[Path]) -> list[str]:
@@ -80,7 +81,7 @@ def compact(files: set[Path]) -> list[str]:
     files = {f.as_posix() for f in files}
     out = set(files)
     for package in sorted({str(Path(f).parent) for f in files} - {WHOLE_PACKAGE}):
-        members = {p.relative_to(PROJECT).as_posix() for p in (PROJECT / package).glob("*.py")}
+        members = {p.relative_to(PROJECT).as_posix() for p in (PROJECT / package).glob("*.py") if p.stat().st_size}
         used = members & files
         if len(used) >= max(2, len(members) - 1):
             out = (out - used) | {package}

@@ -72,6 +72,15 @@ def test_no_difference_is_not_called_a_win_and_the_verdict_says_what_would_settl
         assert small.seeds_needed or "test items" in small.note
 
 
+def test_an_open_verdict_says_why_no_seed_count_is_given():
+    truth = np.arange(40) % 4
+    one_seed = compare(answers(40, [0.75], seed=1, truth=truth), answers(40, [0.70], seed=2, truth=truth))
+    assert one_seed.verdict == UNDECIDED and one_seed.seeds_needed is None
+    assert one_seed.note.startswith("one seed per arm")
+    same = compare(answers(40, 0.7, seed=5, truth=truth), answers(40, 0.7, seed=5, truth=truth), margin=0.01)
+    assert same.verdict == UNDECIDED and same.note.startswith("the difference is within the margin")
+
+
 def test_pairing_uses_only_the_items_both_answered():
     a = answers(80, 0.8, seed=1)
     b = answers(80, 0.5, seed=2).restricted([f"clip{k}" for k in range(40, 80)])

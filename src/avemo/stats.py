@@ -197,8 +197,10 @@ def _seeds_needed(values_a: np.ndarray, values_b: np.ndarray, interval: Interval
         return None, ""
     n_seeds = values_a.shape[1]
     gap = abs(interval.estimate) - margin
-    if n_seeds < 2 or gap <= 0:
+    if gap <= 0:
         return None, "the difference is within the margin: more seeds cannot make it one"
+    if n_seeds < 2:
+        return None, "one seed per arm: the spread over seeds is unknown, so no seed count is given"
     if same_seeds:
         per_seed_diff = values_a - values_b  # (R, S)
         item_var = float(np.var(per_seed_diff[1:].mean(axis=1)))  # seeds held, items resampled
