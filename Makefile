@@ -85,5 +85,6 @@ plots: $(PLOTS_PAGE)
 screenshots: $(STAMP)
 	$(BIN)/python scripts/ui_screenshots.py docs/img
 
+# What the pipelines made that git does not hold (reports/ is committed: `git checkout reports` restores it).
 clean:
-	rm -rf data/interim data/processed reports models mlruns
+	rm -rf data/interim data/processed models mlruns mlartifacts optuna .avemo dvc_plots

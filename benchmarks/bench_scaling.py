@@ -1,12 +1,14 @@
 """How the pipeline's cost grows with the corpus, up to IEMOCAP's size, and what `make repro` costs there.
 
 The synthetic corpus at 1x, 4x and 16x the embedded one (16x: IEMOCAP's size), each in a temporary
-copy of the project (dvc.yaml, src/, params.yaml with that size's `synth`), where every data stage
-runs as users run it, `dvc repro -s <stage>` in dvc.yaml's order. Data stages are those whose
-command is `avemo synth|index|split|audio|video|baseline`; names, commands and outputs come from
-dvc.yaml. Training: one epoch of one seed per family, with the command dvc.yaml gives the family's
-first `avemo train` stage, less the options that need a search or pre-training first (`--best`,
-`--init-*`, `--seeds`), fusion from scratch and no logged model.
+copy of the project (dvc.yaml, study/dvc.yaml, src/, params.yaml with that size's `synth`), where every
+data stage runs as users run it, `dvc repro -s <stage>` in the pipelines' order. Data stages are the
+default's whose command is `avemo synth|index|split|audio|video|baseline`, and the study's audio
+variants and splits (its reference stages repeat the default's baseline on other labels or folds,
+and are projected from it); names, commands and outputs come from the dvc.yaml files. Training: one
+epoch of one seed per family (and per audio model of `study.models`), with the command dvc.yaml gives
+the family's first `avemo train` stage, less the options that need a search or pre-training first
+(`--best`, `--init-*`), fusion from scratch.
 
 Per stage: wall time; the peak RSS of its process tree (dvc, the shell, avemo and its workers,
 sampled every 0.2 s: short peaks can be missed), in total and in anonymous memory only (the
@@ -14,7 +16,7 @@ memory-mapped outputs count in RSS, but their pages are the page cache's to evic
 are what must fit in RAM; forked workers' shared pages count once per process, so both are upper
 bounds); the bytes of its outputs. Each cost is fitted against the corpus size (log-log slopes),
 flagged when it grows faster than linearly or would not fit in `MEMORY_GIB` at IEMOCAP's size, and
-`make repro` on the real IEMOCAP is projected from the largest size measured.
+`make repro` and `make study` on the real IEMOCAP are projected from the largest size measured.
 
 Environment: BENCH_SCALES (default 1,4,16); BENCH_OUT (default benchmarks/results): scaling.json
 and scaling.md go there, and results of other sizes already there are kept and fitted with the new
@@ -42,7 +44,8 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA_VERBS = ("synth", "index", "split", "audio", "video", "baseline")
-#: Options of `avemo train` that need a search or pre-training first; `--seeds` trains every seed.
+STUDY_DATA_VERBS = ("split", "audio")  # the study's references are the default's baseline on other labels or folds
+#: Options of `avemo train` that need a search or pre-training first.
 NEEDS_UPSTREAM = ("--best", "--init-audio", "--init-video", "--init-pretrained")
 #: One epoch, one seed, nothing loaded from other stages: only the epoch's cost.
 TRAIN_ONE_EPOCH = {"train": {"loop": {"epochs": 1}, "video": {"epochs": 1}, "fusion": {"epochs": 1}, "seeds": [0],
@@ -78,6 +81,8 @@ def make_project(root: Path, params: dict) -> None:
     """A copy of the project as a git repo: dvc.yaml, src/, DVC's config, the given params."""
     root.mkdir(parents=True)
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    (root / "study").mkdir()
+    shutil.copy(PROJECT / "study" / "dvc.yaml", root / "study" / "dvc.yaml")
     shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copy(PROJECT / ".gitignore", root / ".gitignore")
@@ -95,18 +100,29 @@ def stage_env() -> dict[str, str]:
 
 
 def stages(root: Path) -> list[dict]:
-    """Every stage of the copy's dvc.yaml, resolved: name, command, outputs, metrics files."""
+    """Every stage of the copy's pipelines, resolved: name (as `dvc repro` takes it), command, outputs (from the
+    project root), counts files; the default's first, in their order."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return [{"name": s.name, "cmd": s.cmd, "outs": [o.def_path for o in s.outs if not o.metric],
-                 "counts": [o.def_path for o in s.outs if o.def_path.endswith(".json")]}
-                for s in repo.index.stages if s.path_in_repo == "dvc.yaml"]
+        found = [{"name": s.addressing, "study": s.path_in_repo != "dvc.yaml", "cmd": s.cmd,
+                  "outs": [o.fs_path for o in s.outs], "counts": [o.fs_path for o in s.outs if o.fs_path.endswith(".json")]}
+                 for s in repo.index.stages if s.path_in_repo in ("dvc.yaml", "study/dvc.yaml") and s.cmd]
+    return sorted(found, key=lambda stage: stage["study"])
+
+
+def data_stages(all_stages: list[dict]) -> list[dict]:
+    return [s for s in all_stages if verb(s["cmd"]) in (STUDY_DATA_VERBS if s["study"] else DATA_VERBS)]
 
 
 def verb(cmd: str) -> str:
-    words = shlex.split(cmd)
-    return words[1] if words[:1] == ["avemo"] and len(words) > 1 else ""
+    """The `avemo` verb of a command, past its global options (`--set k=v`); "" for another command."""
+    from scripts.stage_deps import verb_of
+
+    try:
+        return verb_of(cmd)
+    except (ValueError, IndexError):
+        return ""
 
 
 def tree_memory(root: psutil.Process) -> tuple[int, int]:
@@ -156,8 +172,9 @@ def size_of(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
-def training_command(cmd: str) -> list[str]:
-    """A training stage's command without the options that need other stages' outputs."""
+def training_command(cmd: str, kind: str | None = None) -> list[str]:
+    """A training stage's command without the options that need other stages' outputs (and with another audio
+    model kind)."""
     words, out = shlex.split(cmd), []
     skip = False
     for word in words:
@@ -165,21 +182,22 @@ def training_command(cmd: str) -> list[str]:
             skip = False
         elif word in NEEDS_UPSTREAM:
             skip = True
-        elif word != "--seeds":
+        else:
             out.append(word)
-    return out
+    return out[:1] + (["--set", f"models.audio.kind={kind}"] if kind else []) + out[1:]
 
 
 def option(words: list[str], name: str) -> str:
     return words[words.index(name) + 1]
 
 
-def first_trainings(all_stages: list[dict]) -> dict[str, dict]:
-    """The first `avemo train` stage of each family, in dvc.yaml's order."""
-    found: dict[str, dict] = {}
-    for stage in all_stages:
-        if verb(stage["cmd"]) == "train":
-            found.setdefault(option(shlex.split(stage["cmd"]), "--family"), stage)
+def first_trainings(all_stages: list[dict], audio_kinds: list[str]) -> dict[str, tuple[dict, str | None]]:
+    """The first `avemo train` stage of each family in the default pipeline; audio once per model kind."""
+    found: dict[str, tuple[dict, str | None]] = {}
+    for stage in (s for s in all_stages if not s["study"] and verb(s["cmd"]) == "train"):
+        family = option(shlex.split(stage["cmd"]), "--family")
+        for kind in (audio_kinds if family == "audio" else [None]):
+            found.setdefault(f"audio:{kind}" if kind else family, (stage, kind))
     return found
 
 
@@ -220,11 +238,12 @@ def measure_scale(scale: int, work: Path, out: Path, save) -> dict:
     result = {"synth": params["synth"], "stages": {}, "training": {}}
     try:
         all_stages = stages(root)
-        for stage in (s for s in all_stages if verb(s["cmd"]) in DATA_VERBS):
+        for stage in data_stages(all_stages):
             print(f"{scale}x: {stage['name']}", flush=True)
             record = run_measured([str(Path(sys.executable).parent / "dvc"), "repro", "-s", stage["name"]], root,
-                                  out / "logs" / f"{scale}x-{stage['name']}.log")
-            record |= {"verb": verb(stage["cmd"]), "out_bytes": sum(size_of(root / o) for o in stage["outs"]),
+                                  out / "logs" / f"{scale}x-{stage['name'].replace('/', '_')}.log")
+            record |= {"verb": verb(stage["cmd"]), "study": stage["study"],
+                       "out_bytes": sum(size_of(root / o) for o in stage["outs"]),
                        "items": stage_items(root, stage)}
             result["stages"][stage["name"]] = record
             if stage["name"] == "index":
@@ -232,11 +251,11 @@ def measure_scale(scale: int, work: Path, out: Path, save) -> dict:
             save(scale, result)
         result["disk_bytes"] = {"data/processed": size_of(root / "data" / "processed"),
                                 "DVC cache": size_of(root / ".dvc" / "cache")}
-        for family, stage in first_trainings(all_stages).items():
+        for family, (stage, kind) in first_trainings(all_stages, params["study"]["models"]).items():
             print(f"{scale}x: one {family} epoch", flush=True)
-            words = training_command(stage["cmd"])
+            words = training_command(stage["cmd"], kind)
             record = run_measured([str(Path(sys.executable).parent / words[0]), *words[1:]], root,
-                                  out / "logs" / f"{scale}x-train-{family}.log")
+                                  out / "logs" / f"{scale}x-train-{family.replace(':', '-')}.log")
             result["training"][family] = record | epoch_speed(root, root / option(words, "--details"))
             save(scale, result)
     finally:
@@ -249,7 +268,7 @@ def stage_items(root: Path, stage: dict) -> int | None:
     """What the stage counts as its items, from its own counts file: audio items, video clips, utterances (None:
     no count; the report then takes the corpus's utterances, labelled ones for the baselines)."""
     for path in stage["counts"]:
-        metrics = json.loads((root / path).read_text())
+        metrics = json.loads(Path(path).read_text())
         for key in ("items", "clips_in", "utterances"):
             if key in metrics:
                 return int(metrics[key])
@@ -287,44 +306,59 @@ def to_iemocap(value: float, unit_here: float, unit_there: float, exponent: floa
     return value * (unit_there / unit_here) ** max(exponent or 1.0, 1.0)
 
 
-def epoch_budget(params: dict) -> dict[str, float]:
-    """Training epochs `make repro` runs per family (every seed, search trial, pre-training epoch and label
-    fraction), from params.yaml. Searches at their full trial budget (pruning and time limits cut it);
-    a pre-training pair and a label-efficiency item costed as a fusion item."""
-    t, tune, pre = params["train"], params["tune"], params["pretrain"]
-    seeds, efficiency = len(t["seeds"]), pre["efficiency"]
+def epoch_budget(params: dict, kinds: list[str]) -> dict[str, dict[str, float]]:
+    """Training epochs per pipeline and model (`audio:<kind>`, `video`, `fusion`), from params.yaml: every seed,
+    search trial (at its full trial budget, at the hand-set audio kind: pruning cuts it), fold, label share and
+    pre-training epoch. A pre-training pair and a label-efficiency item are costed as a fusion item."""
+    t, tune, pre, study = params["train"], params["tune"], params["pretrain"], params["study"]
+    seeds, folds, efficiency = len(t["seeds"]), len(study["loso_folds"]), pre["efficiency"]
     epochs = {f: t.get(f, {}).get("epochs", t["loop"]["epochs"]) for f in ("audio", "video", "fusion")}
-    return {"audio": epochs["audio"] * (len(t["audio_models"]) * len(t["variants"]) + 1 + seeds)
-            + tune["audio"]["trials"] * tune["audio"]["epochs"],
-            "video": epochs["video"] * seeds,
-            "fusion": epochs["fusion"] * seeds + tune["fusion"]["trials"] * tune["fusion"]["epochs"]
-            + pre["loop"]["epochs"] + 2 * seeds * sum(efficiency["fractions"]) * efficiency["loop"]["epochs"]}
+    hand_set = f"audio:{params['models']['audio']['kind']}"
+    repro = {hand_set: epochs["audio"] * seeds + tune["audio"]["trials"] * tune["audio"]["epochs"],
+             "video": epochs["video"] * seeds,
+             "fusion": epochs["fusion"] * seeds + tune["fusion"]["trials"] * tune["fusion"]["epochs"]}
+    study_epochs = {f"audio:{kind}": epochs["audio"] * seeds * len(study["grid_variants"]) for kind in kinds}
+    study_epochs[hand_set] += epochs["audio"] * seeds * (3 + folds)  # augmentation, random split, 3 classes, folds
+    study_epochs["video"] = epochs["video"] * seeds * (1 + folds)  # 3 classes, folds
+    study_epochs["fusion"] = (epochs["fusion"] * seeds * (1 + folds) + pre["loop"]["epochs"]
+                              + 2 * seeds * sum(efficiency["fractions"]) * efficiency["loop"]["epochs"])
+    return {"make repro": repro, "make study": study_epochs}
 
 
 def projection(results: dict) -> dict:
-    """`make repro` on the real IEMOCAP on this machine, from the largest size measured: each data stage by
-    what its cost follows, training by the epochs params.yaml asks for. `synth` still makes the embedded
-    corpus (it is a stage of dvc.yaml whatever corpus.root says): its smallest-size time, scaled to 1x."""
+    """`make repro` and `make study` on the real IEMOCAP on this machine, from the largest size measured: each
+    data stage by what its cost follows, training by the epochs params.yaml asks for. `synth` still makes the
+    embedded corpus (a stage of dvc.yaml whatever corpus.root says): its smallest-size time, scaled to 1x. The
+    study's references (3 classes, every fold) are costed as the default's reference of their family."""
     scales = sorted(results, key=int)
     largest = results[scales[-1]]
     smallest = scales[0]
     corpus = largest["corpus"]
     time_growth = growth(results, "wall_s", lambda r: r["stages"])
-    rows = {}
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    rows: dict[str, dict[str, float]] = {"make repro": {}, "make study": {}}
     for name, record in largest["stages"].items():
+        pipeline = "make study" if record.get("study") else "make repro"
         if record["verb"] == "synth":
-            rows[name] = results[smallest]["stages"][name]["wall_s"] / int(smallest)
+            rows[pipeline][name] = results[smallest]["stages"][name]["wall_s"] / int(smallest)
             continue
         follows = COST_FOLLOWS[record["verb"]]
-        rows[name] = to_iemocap(record["wall_s"], corpus[follows], IEMOCAP[follows], time_growth[name]["slope_last"])
-    budget = epoch_budget(yaml.safe_load((PROJECT / "params.yaml").read_text()))
+        rows[pipeline][name] = to_iemocap(record["wall_s"], corpus[follows], IEMOCAP[follows],
+                                          time_growth[name]["slope_last"])
+    references = [v for k, v in rows["make repro"].items() if k.startswith("baseline")]
+    if references:
+        n = 3 + 2 * len(params["study"]["loso_folds"])
+        rows["make study"][f"references: 3 classes, every fold ({n} stages)"] = n * sum(references) / len(references)
+    budget = epoch_budget(params, params["study"]["models"])
     epoch_growth = growth(results, "epoch_s", lambda r: r["training"])
-    for family, record in largest["training"].items():
+    for model, record in largest["training"].items():
         epoch = to_iemocap(record["epoch_s"], corpus["labelled"], IEMOCAP["labelled"],
-                           epoch_growth[family]["slope_last"])
-        rows[f"training: {family} ({budget[family]:g} epochs)"] = epoch * budget[family]
-    return {"from_scale": scales[-1], "seconds": {k: round(v, 1) for k, v in rows.items()},
-            "total_s": round(sum(rows.values()), 1)}
+                           epoch_growth[model]["slope_last"])
+        for pipeline, epochs in budget.items():
+            if epochs.get(model):
+                rows[pipeline][f"training: {model} ({epochs[model]:g} epochs)"] = epoch * epochs[model]
+    return {"from_scale": scales[-1], "seconds": {p: {k: round(v, 1) for k, v in r.items()} for p, r in rows.items()},
+            "total_s": {p: round(sum(r.values()), 1) for p, r in rows.items()}}
 
 
 def memory_at_iemocap(results: dict, name: str, pick) -> float:
@@ -435,11 +469,15 @@ def training_table(results: dict, scales: list[str], head: str) -> list[str]:
 
 
 def projection_table(projected: dict) -> list[str]:
-    lines = [f"Projected `make repro` on the real IEMOCAP on this machine, from {projected['from_scale']}x "
-             f"(each data stage by what its cost follows: {', '.join(f'{k}: {v}' for k, v in COST_FOLLOWS.items())}; "
-             "training passes only, searches at their full trial budget):", "", "| part | s |", "|---|---|"]
-    lines += [f"| {name} | {seconds:,.0f} |" for name, seconds in projected["seconds"].items()]
-    return lines + [f"| **total** | **{projected['total_s']:,.0f} s = {projected['total_s'] / 3600:.1f} h** |"]
+    lines = [f"Projected on the real IEMOCAP on this machine, from {projected['from_scale']}x (each data stage by "
+             f"what its cost follows: {', '.join(f'{k}: {v}' for k, v in COST_FOLLOWS.items())}; training passes "
+             "only, searches at their full trial budget; `make study` comes after `make repro`; `explain` not "
+             "costed):", "", "| pipeline | part | s |", "|---|---|---|"]
+    for pipeline, parts in projected["seconds"].items():
+        lines += [f"| {pipeline} | {name} | {seconds:,.0f} |" for name, seconds in parts.items()]
+        total = projected["total_s"][pipeline]
+        lines.append(f"| {pipeline} | **total** | **{total:,.0f} s = {total / 3600:.1f} h** |")
+    return lines
 
 
 def main() -> None:

@@ -38,11 +38,17 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
 
 def stages_to_run(target: str) -> list[str]:
-    """The stages `dvc repro` would run for a target, in its order."""
-    dry = subprocess.run(["dvc", "repro", "--dry", target], capture_output=True, text=True)
-    if dry.returncode:
-        raise RuntimeError(f"dvc repro --dry {target} failed:\n{dry.stdout}{dry.stderr}")
-    return [m.group(1) for line in dry.stdout.splitlines() if (m := RUNNING.match(line))]
+    """The stages of a target (and upstream) that are not up to date, as `dvc status` sees them now.
+
+    Not `dvc repro --dry`: it stops at the first stage whose inputs an earlier stage has yet to
+    make (a fresh study). A stage downstream of one that will re-run is counted once it starts.
+    """
+    import json
+
+    status = subprocess.run(["dvc", "status", "--json", "--with-deps", target], capture_output=True, text=True)
+    if status.returncode:
+        raise RuntimeError(f"dvc status {target} failed:\n{status.stdout}{status.stderr}")
+    return list(json.loads(status.stdout or "{}"))
 
 
 def repro_with_progress(target: str, pending: list[str]) -> None:
@@ -63,9 +69,10 @@ def repro_with_progress(target: str, pending: list[str]) -> None:
         for line in proc.stdout:
             bar.console.print(line.rstrip("\n"), markup=False, highlight=False)
             if m := RUNNING.match(line):
-                bar.update(task, completed=started, description=f"{target}: {m.group(1)}")
+                bar.update(task, completed=started, total=max(len(pending), started + 1),
+                           description=f"{target}: {m.group(1)}")
                 started += 1
         if proc.wait():
             raise RuntimeError(f"dvc repro {target} failed (exit {proc.returncode}); run `make study` again to resume")
-        bar.update(task, completed=len(pending), description=f"{target}: done")
+        bar.update(task, completed=started, total=started, description=f"{target}: done")
     sys.stdout.flush()
