@@ -57,6 +57,7 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     log("avemo-audio", "baseline@audio", answers(0.5, seed=1, seeds=1), tmp_path)
     log("avemo-audio", "train_audio_aug", answers(0.8, seed=2), tmp_path)  # the same skill: no difference shown
     grid = log("avemo-audio", "train_audio@cnn-full-raw", answers(0.7, seed=3), tmp_path)
+    search = log("avemo-tune", "tune_audio", answers(0.7, seed=4), tmp_path)  # the search's parent run
     for k, right in enumerate((0.6, 0.7, 0.65, 0.75)):
         log("avemo-audio", f"train_audio_loso@{k}", answers(right, seed=10 + k), tmp_path)
         log("avemo-audio", f"baseline_loso@audio-{k}", answers(right - 0.2, seed=20 + k, seeds=1), tmp_path)
@@ -65,7 +66,7 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
                       "time_limit_reached": False, "searched_enough": True,
                       "best": {"trial": 3, "val_ua": 0.7011, "params": {}}, "hand_set": {"trial": 0, "val_ua": 0.6802},
                       "gain": None, "chosen": {"trial": 0, "overrides": {}, "why": "the hand-set params: ..."},
-                      "mlflow_parent_run_id": "abcdef1234567890"}}
+                      "stage": "tune_audio"}}
     text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune)
 
     assert text.startswith(f"# Results on `{PARAMS.corpus.root}`")
@@ -80,7 +81,8 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     assert loso.count("`") >= 10 and "over folds" not in loso
     assert re.search(r"\| 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \|$", loso)
     assert "audio minus its reference, paired by fold" in text and "emotion2vec" in text
-    assert row(text.split("## 7.")[1], "| audio | 7 complete, 3 pruned, 0 failed of 10 x 12 epochs |")
+    assert row(text.split("## 7.")[1], "| audio | 7 complete, 3 pruned, 0 failed of 10 x 12 epochs |").endswith(
+        f"| `{search[:8]}` |")  # the search's run, found in the store
     # Stages that did not run show the gap and the exact command, never a zero.
     assert "— (gap: `dvc repro study/dvc.yaml:train_audio@cnn_lstm-full-clean`, or `make study`)" in text
     assert "— (gap: `dvc repro train_video`, or `make study`)" in text

@@ -9,7 +9,8 @@ instruction set, and the intra-op thread count changes the order of sums.
 
 Every stage therefore runs in a process whose code paths are pinned: the widest instruction set
 (`compute.cpu_isa`, AVX2 by default, which every x86 machine of the last decade has), one BLAS
-thread (stages parallelise over processes), and for training `train.threads` intra-op threads.
+thread (stages parallelise over processes), Python's string hashing (set order), and for
+training `train.threads` intra-op threads.
 The libraries read these settings once, when they load, so they are set in the environment and
 the stage's process is started again with it (`pin_process`) before numpy or torch is imported.
 """
@@ -34,7 +35,9 @@ def pinned_environment(isa: str) -> dict[str, str]:
     """The environment that fixes every library's code path and BLAS threads for `isa`."""
     if isa not in ISAS:
         raise ValueError(f"compute.cpu_isa must be one of {ISAS}, not {isa!r}")
-    env = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", PINNED: isa}
+    # PYTHONHASHSEED: the iteration order of sets of strings (e.g. the order of tied parameter importances in a
+    # search's figure) is otherwise drawn anew by every process.
+    env = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", PINNED: isa}
     if isa == "avx2":
         env.update(OPENBLAS_CORETYPE="Haswell", NPY_DISABLE_CPU_FEATURES=" ".join(NUMPY_ABOVE_AVX2),
                    ONEDNN_MAX_CPU_ISA="AVX2", MKL_CBWR="AVX2,STRICT", ATEN_CPU_CAPABILITY="avx2")

@@ -43,7 +43,7 @@ FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM
               ("wav2vec2-base (SUPERB / EmoBox)", "WA 63.4"), ("spectrogram CNN-LSTM (Satt et al. 2017)", "WA 67, UA 62"))
 MODELS = ("cnn", "cnn_lstm", "cnn_rnn")
 VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
-EXPERIMENTS = ("avemo-audio", "avemo-video", "avemo-fusion", "avemo-pretrain")
+EXPERIMENTS = ("avemo-audio", "avemo-video", "avemo-fusion", "avemo-pretrain", "avemo-tune")
 DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "train_video", "train_audio_best",
            "train_fusion_best", "pretrain_sync"}
 
@@ -132,6 +132,10 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _run_id(run: Run | None) -> str:
+    return f"`{run.info.run_id[:8]}`" if run else "— (not in this store)"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(*header), _row(*["---"] * len(header)), *(_row(*r) for r in rows)]
 
@@ -147,7 +151,7 @@ def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: d
     lines += efficiency(store, label_efficiency)
     lines += protocol(store)
     lines += loso(store, params)
-    lines += search(tune)
+    lines += search(store, tune)
     lines += explained(store, explanation, params)
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +290,7 @@ def loso(store: Store, params: Params) -> list[str]:
     return lines + [""]
 
 
-def search(tune: dict[str, dict]) -> list[str]:
+def search(store: Store, tune: dict[str, dict]) -> list[str]:
     lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", ""]
     if not tune:
         return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", ""]
@@ -303,7 +307,7 @@ def search(tune: dict[str, dict]) -> list[str]:
         rows.append([family, done, f"{hand['val_ua']:.3f}" if hand else "— (the space cannot express it)",
                      f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']})",
                      verdict_text(Comparison.from_dict(gain)) if gain else "—",
-                     r["chosen"]["why"], f"`{(r.get('mlflow_parent_run_id') or '')[:8]}`"])
+                     r["chosen"]["why"], _run_id(store.by_stage.get(r.get("stage", f"tune_{family}")))])
     lines += _table(["search", "trials", "hand-set", "best found", "best - hand-set (paired, validation items)",
                      "the final models train", "MLflow parent run"], rows)
     return lines + [""]

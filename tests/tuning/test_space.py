@@ -54,4 +54,4 @@ def test_every_configuration_sampled_from_the_default_fusion_space_builds_and_ru
         model = FusionNet(audio_config(params.models.audio, (64, 300)),
                           video_config(params.models.video, (20, 60, 100)), 4).eval()
         assert model(torch.randn(2, 1, 64, 300), torch.randn(2, 3, 20, 60, 100)).shape == (2, 4)
-    assert seen == {"branches", "pretrained", "scratch"}
+    assert seen == set(PARAMS.tune.fusion.space["train.fusion_init"])  # every initialisation the space offers

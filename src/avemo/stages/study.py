@@ -67,7 +67,7 @@ def repro_with_progress(target: str, pending: list[str]) -> None:
                                 bufsize=1)
         started = 0
         for line in proc.stdout:
-            bar.console.print(line.rstrip("\n"), markup=False, highlight=False)
+            bar.console.print(line.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
             if m := RUNNING.match(line):
                 bar.update(task, completed=started, total=max(len(pending), started + 1),
                            description=f"{target}: {m.group(1)}")

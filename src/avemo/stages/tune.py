@@ -57,8 +57,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
     workers = params.tune.workers if args.workers is None else args.workers
     started = time.time()
     study = run_search(config, frame, storage, workers)
-    summary = summarise(study, config, params.tune.min_gain, time.time() - started)
-    write_outputs(summary, study, config, args)
+    summary = summarise(study, config, params.tune.min_gain)
+    write_outputs(summary, study, config, args, time.time() - started)
     console.print(f"tune {args.family}: study {study.study_name} in {redact(storage)}: {summary['trials']}; "
                   f"best validation UA {summary['best']['val_ua']:.3f} (trial {summary['best']['trial']}); "
                   f"the *_best stage trains {summary['chosen']['why']}", markup=False)
@@ -162,8 +162,12 @@ def dashboard_tags(name: str, storage_url: str) -> dict[str, str]:
     return {"optuna.dashboard": command, "mlflow.note.content": note}
 
 
-def summarise(study, config, min_gain: float, seconds: float) -> dict:
-    """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why."""
+def summarise(study, config, min_gain: float) -> dict:
+    """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why.
+
+    The training stages depend on this file, so it holds what the search decided and nothing that
+    differs from one run of it to the next (its time and MLflow run are on that run).
+    """
     from optuna.trial import TrialState
 
     counts = {state.name.lower(): sum(t.state == state for t in study.trials)
@@ -176,15 +180,14 @@ def summarise(study, config, min_gain: float, seconds: float) -> dict:
     minimum = config.min_complete
     chosen, why, gain = choose(best, hand_set, min_gain, len(complete), minimum)
     limit_hit = config.timeout_s is not None and counts["complete"] + counts["pruned"] < config.trials
-    return {"study": study.study_name, "seconds": round(seconds, 1),
+    return {"study": study.study_name, "stage": config.stage,
             "budget": {"trials": config.trials, "epochs_per_trial": config.epochs, "timeout_s": config.timeout_s,
                        "min_complete": minimum},
             "trials": counts, "time_limit_reached": limit_hit, "searched_enough": len(complete) >= minimum,
             "best": {"trial": best.number, "val_ua": best.value, "params": best.params},
             "hand_set": {"trial": hand_set.number, "val_ua": hand_set.value} if hand_set else None,
             "gain": gain, "chosen": {"trial": chosen.number, "overrides": chosen.user_attrs["overrides"], "why": why},
-            "sampler_seed": config.seed, "pruner": config.pruner,
-            "mlflow_parent_run_id": config.tracking.get("parent_run_id")}
+            "sampler_seed": config.seed, "pruner": config.pruner}
 
 
 def choose(best, hand_set, min_gain: float, complete: int, minimum: int):
@@ -207,7 +210,7 @@ def choose(best, hand_set, min_gain: float, complete: int, minimum: int):
                       f"over the validation items) does not clear tune.min_gain={min_gain}"), gain.to_dict()
 
 
-def write_outputs(summary: dict, study, config, args: argparse.Namespace) -> None:
+def write_outputs(summary: dict, study, config, args: argparse.Namespace, seconds: float) -> None:
     """reports/tune/<family>.json, the headline metrics, the study's plots, and the parent run's record."""
     import mlflow
 
@@ -218,13 +221,13 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace) -> Non
                               "pruned": summary["trials"]["pruned"]})
     args.figures.mkdir(parents=True, exist_ok=True)
     draw_study(study, args.figures)
-    run_id = summary["mlflow_parent_run_id"]
+    run_id = config.tracking.get("parent_run_id")
     if not run_id:
         return
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in {
-        "best_val_ua": summary["best"]["val_ua"], "best_trial": summary["best"]["trial"],
+        "best_val_ua": summary["best"]["val_ua"], "best_trial": summary["best"]["trial"], "search_seconds": seconds,
         **{f"trials_{k}": v for k, v in summary["trials"].items()}}.items()])
     client.set_tag(run_id, "best_params", str(summary["best"]["params"])[:5000])
     client.set_tag(run_id, "chosen", summary["chosen"]["why"][:5000])
