@@ -86,10 +86,10 @@ def explain_frames(model: nn.Module, frames: torch.Tensor, classes: list[str], l
                    targets: torch.Tensor | None = None, spectrograms: torch.Tensor | None = None,
                    baseline: torch.Tensor | None = None, grid: tuple[int, int] = (3, 5), repeats: int = 4,
                    seed: int = 0, batch: int = 16) -> VideoExplanation:
-    """Explain each frame stack (N, 3, T, H, W, normalised as `frames_tensor` does) for its predicted
-    class (or `targets`). A fusion model needs the clips' `spectrograms`, held fixed. `baseline`
-    (1, 3, 1, H, W): what a removed frame or region becomes (`baselines.mean_face` of the training
-    clips; default the model-space zero). Puts the model in eval mode."""
+    """Explain each frame stack (N, 3, T, H, W, float: scaled to model space by `models.video.scaled`)
+    for its predicted class (or `targets`). A fusion model needs the clips' `spectrograms`, held
+    fixed. `baseline` (1, 3, 1, H, W): what a removed frame or region becomes (`baselines.mean_face`
+    of the training clips; default the model-space zero). Puts the model in eval mode."""
     model.eval()
     device = next(model.parameters()).device
     x = frames.to(device)

@@ -66,6 +66,7 @@ def explain_stage(args: argparse.Namespace, params: Params) -> None:
     from avemo.reports import write_json
     from avemo.stages.frame import Frame, read_json
     from avemo.stages.show import console
+    from avemo.store import tracking_uri
     from avemo.training.recipe import StageData, build_datasets
 
     e = params.explain
@@ -95,7 +96,7 @@ def explain_stage(args: argparse.Namespace, params: Params) -> None:
         test].tolist(), "audio": audio.metrics(), "video": video.metrics(), "fusion": shares.metrics(),
         "mlflow_run_ids": runs}
     write_json(out / "explain.json", summary)
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri())  # the project's store, as the runs' stages used
     for family, run_id in runs.items():
         for figure in figures[family]:
             client.log_artifact(run_id, str(figure), "explain")
