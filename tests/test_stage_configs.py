@@ -7,11 +7,13 @@ import shlex
 import pytest
 import torch
 
-from avemo.cli import BY_NAME, changes
+from avemo.cli import BY_NAME
 from avemo.labels import class_set
 from avemo.models.audio import audio_config
 from avemo.models.checkpoint import ModelSpec
 from avemo.models.video import video_config
+from avemo.params import set_changes
+from avemo.stages.frame import searched
 from tests.conftest import PROJECT, project_params
 
 
@@ -34,7 +36,7 @@ def split_command(cmd: str) -> tuple[dict, str, list[str]]:
         assert rest[0] == "--set", cmd
         sets.append(rest[1])
         rest = rest[2:]
-    return changes(sets), rest[0], rest[1:]
+    return set_changes(sets), rest[0], rest[1:]
 
 
 def option(arguments: list[str], name: str) -> str | None:
@@ -70,3 +72,18 @@ def test_every_stage_gets_valid_params_and_its_model_builds(name):
     with torch.no_grad():
         out = model(spectrograms) if family == "audio" else model(spectrograms, frames)
     assert out.shape == (2, len(classes)), name
+
+
+def test_a_knob_the_command_line_sets_wins_over_the_search_choice(tmp_path):
+    """train_audio_aug: the kept params with augmentation on, though the audio search chose that knob too (it
+    trained without augmentation when the search's choice was applied last)."""
+    choice = tmp_path / "audio.json"
+    choice.write_text('{"chosen": {"overrides": {"train.augment.enabled": false, "train.audio.lr": 0.001}}}')
+    command = COMMANDS["study/dvc.yaml:train_audio_aug"]
+    assert "--set train.augment.enabled=true" in command and "--best reports/tune/audio.json" in command
+    params = project_params()
+    kept = searched(params, [choice])
+    augmented = searched(params, [choice], ["train.augment.enabled=true"])
+    assert not kept.train.augment.enabled and augmented.train.augment.enabled
+    assert augmented.train.loop_for("audio", 0).lr == kept.train.loop_for("audio", 0).lr == 0.001
+    assert augmented.override({"train.augment.enabled": False}) == kept

@@ -15,9 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from avemo.params import Params, ParamsError, load_params
+from avemo.params import Params, load_params, set_changes
 
 
 @dataclass(frozen=True)
@@ -63,17 +61,6 @@ def global_options(add_help: bool) -> argparse.ArgumentParser:
     return parser
 
 
-def changes(pairs: list[str]) -> dict:
-    """`--set` pairs as dotted-path changes; values are YAML (true, 3, [0, 1])."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ParamsError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set train.fold=2")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def build_parser(verb: Verb | None) -> argparse.ArgumentParser:
     """The full parser; only the chosen verb's module is imported (the others' imports cost seconds)."""
     parser = global_options(add_help=True)
@@ -102,7 +89,7 @@ def prepare(argv: list[str], verb: Verb | None) -> Params:
     if verb is not None and not verb.needs_params and not options.params.exists():
         params = Params()
     else:
-        params = load_params(options.params).override(changes(options.set))
+        params = load_params(options.params).override(set_changes(options.set))
     if verb is not None and verb.pinned:
         pin_process(params.compute.cpu_isa)
     return params

@@ -466,6 +466,17 @@ def validate(tree: dict, source: str) -> Params:
     return params
 
 
+def set_changes(pairs: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` pairs as dotted-path changes; values are YAML (true, 3, [0, 1])."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set train.fold=2")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the params file once."""
     path = Path(path)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avemo.params import Params
+from avemo.params import Params, set_changes
 from avemo.reports import check_reconciled, write_json, write_table
 from avemo.stats import LEVEL, METRICS, REPLICATES, Predictions, figure
 from avemo.tracking import fingerprint, git_commit, input_hashes
@@ -157,8 +157,10 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def searched(params: Params, results: Iterable[Path]) -> Params:
-    """params with the knobs each search chose (reports/tune/<family>.json), applied in order."""
+def searched(params: Params, results: Iterable[Path], sets: list[str] = ()) -> Params:
+    """params with the knobs each search chose (reports/tune/<family>.json), applied in order; then the
+    command line's `--set` pairs again, which win: `train_audio_aug` is the kept params with only
+    `train.augment.enabled` changed, though the audio search chose that knob too."""
     for path in results:
         params = params.override(read_json(path)["chosen"]["overrides"])
-    return params
+    return params.override(set_changes(list(sets)))

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.training.recipe import StageData, build_datasets
 
     e = params.pretrain.efficiency
-    params = searched(params, args.best).override(
+    params = searched(params, args.best, args.set).override(
         {f"train.fusion.{k}": v for k, v in e.loop.model_dump(exclude_none=True).items()})
     frame = Frame(args.stage, params, [args.audio, args.video, args.splits, args.pretrained])
     device = frame.device()

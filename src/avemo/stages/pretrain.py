@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.training.loop import train
     from avemo.training.sync import SyncPairs, SyncTask, sync_model
 
-    params = searched(params, args.best)
+    params = searched(params, args.best, args.set)
     stage = "pretrain_sync"
     frame = Frame(stage, params, [args.audio, args.video, args.splits])
     device = frame.device()

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     out = {}
     for family, model_dir, details, best in (("audio", args.audio_model, args.audio_details, args.audio_best),
                                              ("fusion", args.fusion_model, args.fusion_details, args.fusion_best)):
-        out[family] = register(family, searched(params, best), model_dir, details, args.audio)
+        out[family] = register(family, searched(params, best, args.set), model_dir, details, args.audio)
         what = "registered as" if out[family]["registered"] else "already registered:"
         console.print(f"register: {model_dir} {what} {out[family]['model']} v{out[family]['version']} (alias challenger)")
     write_json(args.out, out)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.stages.show import print_figures
     from avemo.training.loop import process_group
 
-    params = searched(params, args.best)
+    params = searched(params, args.best, args.set)
     with process_group():
         detail = train_stage(args, params)
     if detail is not None:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.stages.show import console
     from avemo.tuning.study import redact
 
-    params = searched(params, args.base_best)
+    params = searched(params, args.base_best, args.set)
     if args.trials is not None:
         params = params.override({f"tune.{args.family}.trials": args.trials})
     data = {"audio": args.audio, "video": args.video, "splits": args.splits, "init_audio": args.init_audio,
