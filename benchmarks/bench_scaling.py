@@ -105,7 +105,8 @@ def stages(root: Path) -> list[dict]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        found = [{"name": s.addressing, "study": s.path_in_repo != "dvc.yaml", "cmd": s.cmd,
+        found = [{"name": s.name if s.path_in_repo == "dvc.yaml" else f"{s.path_in_repo}:{s.name}",  # from the root
+                  "study": s.path_in_repo != "dvc.yaml", "cmd": s.cmd,
                   "outs": [o.fs_path for o in s.outs], "counts": [o.fs_path for o in s.outs if o.fs_path.endswith(".json")]}
                  for s in repo.index.stages if s.path_in_repo in ("dvc.yaml", "study/dvc.yaml") and s.cmd]
     return sorted(found, key=lambda stage: stage["study"])
