@@ -118,3 +118,22 @@ def test_the_pyfunc_on_a_wav_equals_the_training_code_on_the_same_weights(tiny_v
     broken.write_bytes(b"RIFF\x00\x00\x00\x00AVI junk")
     with pytest.raises(BadInput, match="broken.avi"):
         model.predict(None, table.head(1).assign(video_path=str(broken)))
+
+
+def test_a_new_process_evaluates_a_version_in_the_project_s_store(project_dir, monkeypatch):
+    """`avemo promote` in a new process loaded `models:/...` from MLflow's default store (./mlflow.db, created
+    empty) and failed with "Registered Model ... not found": the project's store must be set before the load."""
+    from avemo import registry
+    from avemo.store import tracking_uri
+
+    mlflow.set_tracking_uri(None)  # as a new process starts
+    seen = []
+
+    def load_model(uri):
+        seen.append(mlflow.get_tracking_uri())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", load_model)
+    with pytest.raises(RuntimeError, match="stop here"):
+        registry.evaluate("avemo-audio", "1", pd.DataFrame({"label": []}))
+    assert seen == [tracking_uri()]

@@ -164,11 +164,12 @@ UA = make_metric(eval_fn=_ua, greater_is_better=True, name="ua")
 def evaluate(name: str, version: str, table: pd.DataFrame) -> tuple[object, list[str]]:
     """Run the registered pyfunc itself on the raw test table (the serving path), then MLflow's classifier
     evaluation of its answers (an evaluation run in MLflow); return the evaluation result and the answers."""
+    experiment_id = _experiment()  # the project's store first: `models:/` resolves in the current one
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     model.unwrap_python_model().read_local_files()  # batch scoring in this process: the table names local files
     emotions = model.predict(table.drop(columns=["label"]))["emotion"].tolist()
     answers = table.assign(emotion=emotions)
-    with mlflow.start_run(experiment_id=_experiment(), run_name=f"evaluate {name} v{version}"):
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"evaluate {name} v{version}"):
         mlflow.set_tags({"registered_model": name, "model_version": version})
         result = mlflow.models.evaluate(data=answers, targets="label", predictions="emotion", model_type="classifier",
                                         extra_metrics=[UA], evaluators=["default"])
