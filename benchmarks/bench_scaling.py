@@ -21,7 +21,7 @@ flagged when it grows faster than linearly or would not fit in `MEMORY_GIB` at I
 Environment: BENCH_SCALES (default 1,4,16); BENCH_OUT (default benchmarks/results): scaling.json
 and scaling.md go there, and results of other sizes already there are kept and fitted with the new
 ones (a new folder for a fresh set); BENCH_WORK (default the system temp folder): where the projects
-go, about 20 GiB at 16x; BENCH_KEEP=1 keeps them.
+go, about 15 GiB at 16x; BENCH_KEEP=1 keeps them.
 """
 
 from __future__ import annotations
