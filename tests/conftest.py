@@ -17,6 +17,13 @@ STANDARD4 = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "
 TINY = Synth(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
 
 
+@pytest.fixture(autouse=True)
+def own_tracking_store(monkeypatch):
+    """Each test starts without MLFLOW_TRACKING_URI and leaves none behind: `avemo` verbs run in-process set
+    it to their folder's store (cli.prepare), which must not follow the next test into its own folder."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 def project_params():
     """The project's params.yaml, typed."""
     from avemo.params import load_params

@@ -1,6 +1,7 @@
 """params.yaml is validated before any stage runs: a misspelt key, a wrong type, an impossible value or a missing key
 stops the command with the key's path and what was expected; every section builds what it configures."""
 
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,17 @@ def test_the_cli_refuses_a_bad_params_file_before_any_stage_runs(tmp_path):
     bad_set = subprocess.run([sys.executable, "-m", "avemo.cli", "--params", str(PROJECT / "params.yaml"), "--set",
                               "train.fold", "synth", "--out", "corpus"], cwd=tmp_path, capture_output=True, text=True)
     assert bad_set.returncode == 1 and "--set 'train.fold': expected KEY=VALUE" in bad_set.stderr
+
+
+def test_every_verb_points_mlflow_at_the_project_store_unless_a_team_server_is_set(tmp_path):
+    """MLflow's own default is a `mlflow.db` in whatever folder: a call that forgot to name the store would
+    read an empty one (`Registered Model not found`). The CLI names it for the whole process."""
+    probe = ("import sys, mlflow; from avemo import cli; verb = cli.BY_NAME['promote']; "
+             "cli.prepare(['promote'], verb); print(mlflow.MlflowClient().tracking_uri)")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    own = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.strip() == f"sqlite:///{tmp_path.resolve() / 'mlruns' / 'mlflow.db'}"
+    team = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
+    assert team.stdout.strip() == "http://127.0.0.1:5000"

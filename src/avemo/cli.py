@@ -3,19 +3,23 @@
 Each verb is one module of `avemo.stages` (one per DVC stage, plus a few commands) with
 `arguments(parser)` and `run(args, params)`. Before the verb's module is imported, params.yaml
 is validated and the process is pinned (determinism.py): a stage never runs on a params file
-with a typo, nor on the code paths of whatever CPU it happens to meet. A new stage is one
-module, one dvc.yaml entry and one line below.
+with a typo, nor on the code paths of whatever CPU it happens to meet. MLflow is pointed at the
+project's store for the whole process (and the processes it starts), so no code path can fall
+back on MLflow's own default, a `mlflow.db` in whatever folder. A new stage is one module, one
+dvc.yaml entry and one line below.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from avemo.params import Params, load_params, set_changes
+from avemo.store import tracking_uri
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,11 @@ def chosen_verb(argv: list[str]) -> Verb | None:
 
 
 def prepare(argv: list[str], verb: Verb | None) -> Params:
-    """params.yaml validated (with --set changes), and the process pinned; before any heavy import."""
+    """params.yaml validated (with --set changes), the process pinned and pointed at the project's
+    MLflow store (MLFLOW_TRACKING_URI, unless already set: a team's server); before any heavy import."""
     from avemo.determinism import pin_process
 
+    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
     options, _ = global_options(add_help=False).parse_known_args(argv)
     if verb is not None and not verb.needs_params and not options.params.exists():
         params = Params()
