@@ -67,7 +67,7 @@ def main() -> None:
                 data = SpectrogramDataset(audio, splits, "train", classes, augment_params=augment, balance=Balance(mode="none"))
             else:
                 data = AudioVisualDataset(audio, video, splits, "train", classes, augment_params=augment,
-                                          balance=Balance(mode="none"))
+                                          balance=Balance(mode="none"), with_audio=family == "fusion")
             seed_everything(0)
             m = params.models.audio.model_copy(update={"kind": kind})
             spec = ModelSpec(family, tuple(classes), audio_config(m, data.input_shape) if family != "video" else None,

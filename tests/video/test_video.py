@@ -173,3 +173,28 @@ def test_without_an_index_the_pass_decodes_straight_through(tmp_path):
     plain = plain_decode(avi)
     assert cap.seeks == 0 and sorted(got) == [5, 100, 230]
     assert all(np.array_equal(got[i], plain[i]) for i in (5, 100, 230))
+
+
+def test_the_video_model_s_loader_skips_the_audio_and_trains_the_same_weights(tiny_variant, tiny_video, tiny_splits,
+                                                                               tmp_path):
+    """The video family reads frames only (the spectrogram it ignores was a third of its loading): same
+    items, same frames, and a training run that ends on the very same weights as with the audio loaded."""
+    from avemo.models.checkpoint import ModelSpec
+    from avemo.models.video import video_config
+    from avemo.params import Loop, VideoModel
+    from avemo.training.loop import seed_everything, train
+
+    classes = ["neutral", "happy", "angry", "sad"]
+    joint, frames_only = (AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "train", classes,
+                                             with_audio=audio) for audio in (True, False))
+    assert len(joint) == len(frames_only) > 8 and frames_only[0][0].shape == (0,)
+    assert all(torch.equal(joint[i][1], frames_only[i][1]) and joint[i][2] == frames_only[i][2]
+               for i in range(len(joint)))
+    weights = []
+    for k, data in enumerate((joint, frames_only)):
+        seed_everything(0)
+        net = ModelSpec("video", tuple(classes), None, video_config(VideoModel(), data.frames_shape)).build()
+        train(net, data, data, classes, Loop(epochs=2, batch_size=8, select="last"), tmp_path / str(k))
+        weights.append(net.state_dict())
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])

@@ -55,7 +55,7 @@ def build_datasets(family: str, params: Params, data: StageData, classes: list[s
 
         def make(role: str) -> SpectrogramDataset:
             return AudioVisualDataset(data.audio, data.video, splits, role, classes, t.fold, t.crop_ratio, t.augment,
-                                      t.balance, t.missing_video)
+                                      t.balance, t.missing_video, with_audio=family == "fusion")
     out = Splits(make("train"), make("val"), make("test"))
     for role in ("train", "val", "test"):
         if len(getattr(out, role)) == 0:
