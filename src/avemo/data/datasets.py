@@ -130,7 +130,7 @@ class AudioVisualDataset(SpectrogramDataset):
     spectrogram's frequency axis and a small rotation only, so audio and frames stay in sync.
     Items without video are dropped or given a blank stack of the mean colour (`missing_video`), and counted.
     The video model reads the same items without their audio (`with_audio=False`): an empty tensor
-    stands for the spectrogram, whose loading would be a third of its loader's time.
+    stands for the spectrogram, whose loading was about half of its loader's time.
     """
 
     def __init__(self, variant_dir: str | Path, video_dir: str | Path, splits: pd.DataFrame, role: str,
