@@ -73,7 +73,7 @@ def test_the_cli_refuses_a_bad_params_file_before_any_stage_runs(tmp_path):
 def test_every_verb_points_mlflow_at_the_project_store_unless_a_team_server_is_set(tmp_path):
     """MLflow's own default is a `mlflow.db` in whatever folder: a call that forgot to name the store would
     read an empty one (`Registered Model not found`). The CLI names it for the whole process."""
-    probe = ("import sys, mlflow; from avemo import cli; verb = cli.BY_NAME['promote']; "
+    probe = ("import mlflow; from avemo import cli; verb = cli.BY_NAME['promote']; "
              "cli.prepare(['promote'], verb); print(mlflow.MlflowClient().tracking_uri)")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     own = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -82,7 +82,7 @@ def test_a_knob_the_command_line_sets_wins_over_the_search_choice(tmp_path):
     command = COMMANDS["study/dvc.yaml:train_audio_aug"]
     assert "--set train.augment.enabled=true" in command and "--best reports/tune/audio.json" in command
     params = project_params()
-    kept = searched(params, [choice])
+    kept = searched(params, [choice], [])
     augmented = searched(params, [choice], ["train.augment.enabled=true"])
     assert not kept.train.augment.enabled and augmented.train.augment.enabled
     assert augmented.train.loop_for("audio", 0).lr == kept.train.loop_for("audio", 0).lr == 0.001

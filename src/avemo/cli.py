@@ -90,7 +90,7 @@ def prepare(argv: list[str], verb: Verb | None) -> Params:
     MLflow store (MLFLOW_TRACKING_URI, unless already set: a team's server); before any heavy import."""
     from avemo.determinism import pin_process
 
-    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()  # the variable's own value when set (and not empty)
     options, _ = global_options(add_help=False).parse_known_args(argv)
     if verb is not None and not verb.needs_params and not options.params.exists():
         params = Params()

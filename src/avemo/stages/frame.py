@@ -157,10 +157,11 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def searched(params: Params, results: Iterable[Path], sets: list[str] = ()) -> Params:
+def searched(params: Params, results: Iterable[Path], sets: list[str]) -> Params:
     """params with the knobs each search chose (reports/tune/<family>.json), applied in order; then the
-    command line's `--set` pairs again, which win: `train_audio_aug` is the kept params with only
-    `train.augment.enabled` changed, though the audio search chose that knob too."""
+    command line's `--set` pairs (`args.set`; required, so that no stage forgets them) again, which win:
+    `train_audio_aug` is the kept params with only `train.augment.enabled` changed, though the audio
+    search chose that knob too."""
     for path in results:
         params = params.override(read_json(path)["chosen"]["overrides"])
-    return params.override(set_changes(list(sets)))
+    return params.override(set_changes(sets))
