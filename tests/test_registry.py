@@ -137,3 +137,21 @@ def test_a_new_process_evaluates_a_version_in_the_project_s_store(project_dir, m
     with pytest.raises(RuntimeError, match="stop here"):
         registry.evaluate("avemo-audio", "1", pd.DataFrame({"label": []}))
     assert seen == [tracking_uri()]
+
+
+def test_two_decisions_on_a_version_within_one_second_each_keep_their_tag(monkeypatch):
+    """The version's decision tags were keyed to the second: a refusal and a promotion in the same second left one
+    (the audit trail kept both; the version, the UI's view, lost one)."""
+    from avemo import registry
+
+    keys = []
+
+    class Client:
+        def set_model_version_tag(self, name, version, key, value):
+            keys.append(key)
+
+    monkeypatch.setattr(registry, "_alias", lambda client, name, alias: None)
+    monkeypatch.setattr(registry, "_append_audit", lambda client, line: None)
+    for action in ("refuse", "refuse"):
+        registry.enact(Client(), registry.Decision("avemo-audio", action, "1", "2", {}, "reason"))
+    assert len(keys) == 2 and len(set(keys)) == 2 and all(k.startswith("decision.") for k in keys)

@@ -21,6 +21,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -282,7 +283,8 @@ def enact(client: mlflow.MlflowClient, decision: Decision) -> None:
             if decision.action == "promote" and decision.from_version:
                 client.set_model_version_tag(name, decision.to_version, "previous_champion", decision.from_version)
         line = decision.line()
-        client.set_model_version_tag(name, decision.to_version, f"decision.{line['time'].replace(':', '')[:17]}",
+        # to the microsecond: two decisions on one version within a second (a refusal, then a promotion) each keep a tag
+        client.set_model_version_tag(name, decision.to_version, f"decision.{datetime.now():%Y-%m-%dT%H%M%S.%f}",
                                      json.dumps({k: line[k] for k in ("decision", "from", "to", "reason")})[:5000])
         _append_audit(client, line)
     except Exception as exc:
