@@ -68,6 +68,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def dither_bytes(seconds: float = 2.0) -> bytes:
+    """Near-silence as sox writes it: triangular dither of +-1 LSB of 16 bits (-92 dBFS RMS), no signal."""
+    buffer = io.BytesIO()
+    steps = np.random.default_rng(1).integers(-1, 2, int(seconds * 16000)).astype(np.int16)
+    sf.write(buffer, steps, 16000, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
 GOOD = wav_bytes()
 CLIP = video_bytes()
 HLS = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:9/segment.ts\n#EXT-X-ENDLIST\n"
@@ -87,12 +95,17 @@ BAD_INPUTS = {
     "second row": ("audio", [{"audio_b64": b64(GOOD)}, {"audio_b64": b64(NOISE)}], "audio_b64 (row 1): not a wav"),
     "not base64": ("audio", [{"audio_b64": "%%%"}], "audio_b64 (row 0): not base64-encoded bytes"),
     "silent": ("audio", [{"audio_b64": b64(wav_bytes(silent=True))}], "audio_b64 (row 0): silent wav"),
+    "dithered silence": ("audio", [{"audio_b64": b64(dither_bytes())}],
+                         "audio_b64 (row 0): silent: its level is -92.1 dBFS RMS, below -60 dBFS"),
+    "dithered silence to fusion": ("fusion", [{"audio_b64": b64(dither_bytes()), **FUSION}],
+                                   "audio_b64 (row 0): silent: its level is -92.1 dBFS RMS"),
     "short": ("audio", [{"audio_b64": b64(wav_bytes(0.1))}], "audio_b64 (row 0): too short: 0.10 s"),
     "long": ("audio", [{"audio_b64": b64(wav_bytes(61))}], "audio_b64 (row 0): too long: 61.0 s > 60 s"),
     "rate": ("audio", [{"audio_b64": b64(wav_bytes(rate=8000))}], "audio_b64 (row 0): sample rate 8000 Hz"),
     "video to audio": ("audio", [{"audio_b64": b64(GOOD), **FUSION}],
                        "video_b64, side (row 0): this audio model reads the audio alone"),
     "no video": ("fusion", [{"audio_b64": b64(GOOD), "side": "left"}], "video_b64 (row 0): missing"),
+    "audio alone to fusion": ("fusion", [{"audio_b64": b64(GOOD)}], "video_b64 (row 0): missing"),
     "no side": ("fusion", [{"audio_b64": b64(GOOD), "video_b64": b64(CLIP)}], "side (row 0): missing"),
     "bad side": ("fusion", [{"audio_b64": b64(GOOD), **FUSION, "side": "up"}],
                  "side (row 0): 'up': must be 'left' or 'right'"),
@@ -148,6 +161,38 @@ def test_the_pyfunc_refuses_each_bad_input_naming_it_and_the_problem(models, cas
     with pytest.raises(BadInput) as refused:
         pyfunc(models, family).predict(None, pd.DataFrame(rows))
     assert message in refused.value.message
+
+
+def test_no_utterance_of_the_embedded_corpus_is_refused_as_silent(tiny_corpus):
+    """Its room noise spans -58..-40 dBFS (synth.noise_dbfs) under speech: every utterance, even the quietest,
+    lies well above the silence threshold."""
+    from avemo.audio.wav import load_wav
+    from avemo.predictor import SILENCE_DBFS, rms_dbfs
+
+    levels = [rms_dbfs(load_wav(p)[0]) for p in tiny_corpus[0].glob("Session*/sentences/wav/*/Ses*.wav")]
+    assert len(levels) == 30 and min(levels) > SILENCE_DBFS + 15, min(levels)
+
+
+def test_a_400_carries_the_reason_not_the_request_table(models):
+    """MLflow's scoring server prefixes a model's error with "Failed to predict data '<the table>'": a client's
+    whole request (megabytes of base64) echoed back before the reason."""
+    from mlflow.pyfunc.scoring_server import invocations
+
+    class Loaded:  # what the server holds: a loaded model's predict (a PyFuncModel's interface)
+        metadata = None
+
+        def __init__(self, model: EmotionModel):
+            self.model = model
+
+        def predict(self, data, params=None):
+            return self.model.predict(None, data, params)
+
+    body = json.dumps(records([{"audio_b64": b64(GOOD)}]))
+    with pytest.raises(BadInput) as refused:
+        invocations(body, "application/json", Loaded(pyfunc(models, "fusion")), None)
+    assert refused.value.message == "video_b64 (row 0): missing: this fusion model also needs the utterance's " \
+                                    "video clip, base64-encoded (AVI, MP4/MOV or Matroska)"
+    assert json.loads(refused.value.serialize_as_json())["message"] == refused.value.message
 
 
 def test_the_pyfunc_scores_float_wavs_and_videos_in_each_container_and_leaves_no_temporary_file(models):
@@ -408,7 +453,7 @@ def test_a_bounded_fuzz_gets_only_200_or_400_and_the_server_stays_up(servers):
 def test_avemo_predict_refuses_bad_files_and_finds_the_side_from_an_iemocap_name(store, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     files = {"good": GOOD, "truncated": wav_bytes(3.35)[:32044], "stereo": wav_bytes(channels=2), "random": NOISE,
-             "header": GOOD[:44] + NOISE}
+             "header": GOOD[:44] + NOISE, "dither": dither_bytes()}
     for name, data in files.items():
         (tmp_path / f"{name}.wav").write_bytes(data)
     (tmp_path / "Ses01F_impro01_M013.wav").write_bytes(GOOD)
@@ -423,7 +468,8 @@ def test_avemo_predict_refuses_bad_files_and_finds_the_side_from_an_iemocap_name
     code, out = predict(str(tmp_path / "good.wav"), "--model", "avemo-audio@challenger")
     assert code == 0 and json.loads(out)["emotion"]
     refusals = {"truncated": "truncated wav: its header announces 3.35 s", "stereo": "2 channels",
-                "random": "not a wav file", "header": "truncated wav"}
+                "random": "not a wav file", "header": "truncated wav",
+                "dither": "silent: its level is -92.1 dBFS RMS, below -60 dBFS"}
     for name, message in refusals.items():
         code, out = predict(str(tmp_path / f"{name}.wav"), "--model", "avemo-audio@challenger")
         assert code == 1 and f"{name}.wav: {message}" in out, (name, out)

@@ -42,8 +42,18 @@ from avemo.video.frames import VideoError, open_video
 
 #: A served input is one utterance (IEMOCAP's longest lasts 35 s): the bound keeps a request's cost bounded.
 MAX_SECONDS = 60.0
+#: Quieter than this (RMS over the whole input) is silence, refused: an empty room's recording or a file of
+#: dither (+-1 LSB of 16 bits: -92 dBFS) would get a confident emotion. The embedded corpus's quietest
+#: utterance measures -36.1 dBFS and its quietest room noise alone -58 dBFS (700 utterances of `avemo synth`).
+SILENCE_DBFS = -60.0
 FIELDS = {"audio": ("audio_b64",), "fusion": ("audio_b64", "video_b64", "start", "end", "side")}
 VIDEO_FIELDS = ("video_b64", "video_path", "start", "end", "side")
+
+
+def rms_dbfs(y: np.ndarray) -> float:
+    """The level of samples in [-1, 1], dB relative to full scale (-inf for digital silence)."""
+    with np.errstate(divide="ignore"):
+        return float(10 * np.log10(np.mean(np.square(y, dtype=np.float64))))
 
 
 class Predictor:
@@ -89,8 +99,8 @@ class Predictor:
                 raise InputError(f"{', '.join(extra)} (row {k}): this audio model reads the audio alone")
             return (self.spectrograms(y, clips, name),)
         start, end = window(row, k)
-        speaker = side(row, k)
-        with video_file(row, k, self.files) as (video_label, path):
+        with video_file(row, k, self.files) as (video_label, path):  # a missing video is named before the side
+            speaker = side(row, k)
             frames = self.decoder.submit(self.frames, path, video_label, start, end, speaker, len(y) / SAMPLE_RATE,
                                          clips, name)
             return self.spectrograms(y, clips, name), frames.result()
@@ -112,6 +122,10 @@ class Predictor:
             raise InputError(f"{label}: too short: {seconds:.2f} s < {self.variant.min_seconds} s")
         if seconds > MAX_SECONDS:
             raise InputError(f"{label}: too long: {seconds:.1f} s > {MAX_SECONDS:.0f} s: send one utterance")
+        level = rms_dbfs(y)
+        if level < SILENCE_DBFS:
+            raise InputError(f"{label}: silent: its level is {level:.1f} dBFS RMS, below {SILENCE_DBFS:.0f} dBFS "
+                             "(speech measures -36 dBFS or more, an empty room -58 dBFS)")
         return label, name, y
 
     def spectrograms(self, y: np.ndarray, clips: list[Clip], name: str) -> torch.Tensor:

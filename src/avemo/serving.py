@@ -39,6 +39,17 @@ class BadInput(MlflowException):
     def __init__(self, message: str):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
+    @property
+    def message(self) -> str:
+        return self._reason
+
+    @message.setter
+    def message(self, value: str) -> None:
+        """Set once: MLflow's server later prefixes "Failed to predict data '<the request table>'", which would
+        echo the client's whole request (megabytes of base64) into every 400 before the reason."""
+        if not hasattr(self, "_reason"):
+            self._reason = value
+
 
 def serving_config(params: Params, audio_dir: Path) -> dict:
     """Everything the pyfunc needs besides the model file (which carries its network and classes): the
