@@ -3,13 +3,15 @@ params.yaml and its `--set` changes, and every training stage's model builds and
 a config error shows here, not an hour into `make study`."""
 
 import shlex
+from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
 from avemo.cli import BY_NAME
 from avemo.labels import class_set
-from avemo.models.audio import audio_config
+from avemo.models.audio import PAPER, audio_config
 from avemo.models.checkpoint import ModelSpec
 from avemo.models.video import video_config
 from avemo.params import set_changes
@@ -43,6 +45,49 @@ def option(arguments: list[str], name: str) -> str | None:
     return arguments[arguments.index(name) + 1] if name in arguments else None
 
 
+def dotted(params, key: str):
+    """The value at a dotted path of the params."""
+    value = params
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def plain(value):
+    """Tuples as lists and models as dicts, as YAML gives them."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return [plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def assert_audio_built_as(net: nn.Module, m) -> None:
+    """The audio network has the layers `models.audio` asks for (its own sizes, or the paper preset's)."""
+    convs = [x for x in net.conv if isinstance(x, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(m.channels)
+    assert [list(c.kernel_size) for c in convs] == [list(k) for k in m.kernels]
+    assert [c.padding != (0, 0) for c in convs] == list(m.padding)
+    assert all(x.kernel_size == m.pool for x in net.conv if isinstance(x, nn.MaxPool2d))
+    assert any(isinstance(x, nn.BatchNorm2d) for x in net.conv) == m.batch_norm
+    rnn = {"cnn": type(None), "cnn_lstm": nn.LSTM, "cnn_rnn": nn.RNN}[m.kind]
+    assert isinstance(net.rnn, rnn), m.kind
+    if net.rnn is not None:
+        assert (net.rnn.hidden_size, net.rnn.num_layers, net.rnn.bidirectional) == (m.hidden, m.rnn_layers,
+                                                                                     m.bidirectional)
+    assert net.embedding[0].out_features == m.fc and net.embedding[2].p == m.dropout
+
+
+def assert_video_built_as(net: nn.Module, m) -> None:
+    """The video network has the layers `models.video` asks for."""
+    assert [c.out_channels for c in net.conv if isinstance(c, nn.Conv3d)] == list(m.channels)
+    assert sum(isinstance(x, nn.MaxPool3d) for x in net.conv) == m.pools
+    assert any(isinstance(x, nn.BatchNorm3d) for x in net.conv) == m.batch_norm
+    assert [x.kernel_size for x in net.conv if isinstance(x, nn.AvgPool3d)] == (
+        [] if tuple(m.stem_pool) == (1, 1, 1) else [tuple(m.stem_pool)])
+    linear = [x for x in net.embedding if isinstance(x, nn.Linear)]
+    assert [x.out_features for x in linear] == list(m.fc)
+    assert [x.p for x in net.embedding if isinstance(x, nn.Dropout)] == [m.dropout]
+
+
 def test_both_pipelines_resolve_to_every_planned_stage():
     params = project_params()
     names = set(COMMANDS)
@@ -57,6 +102,8 @@ def test_every_stage_gets_valid_params_and_its_model_builds(name):
     sets, verb, arguments = split_command(COMMANDS[name])
     assert verb in BY_NAME, f"{name}: unknown verb {verb}"
     params = project_params().override(sets)
+    for key, value in sets.items():  # each --set reaches the params the stage runs with
+        assert plain(dotted(params, key)) == value, f"{name}: --set {key}={value} did not take"
     family = option(arguments, "--family")
     if verb != "train" or family is None:
         return
@@ -67,6 +114,14 @@ def test_every_stage_gets_valid_params_and_its_model_builds(name):
                      video_config(params.models.video, (v.n_frames, v.face.height, v.face.width),
                                   params.train.video_normalise) if family != "audio" else None)
     model = spec.build().eval()
+    audio = model if family == "audio" else getattr(model, "audio", None)
+    video = model.net if family == "video" else getattr(model, "video", None)
+    if audio is not None:
+        m = params.models.audio
+        assert_audio_built_as(audio, m if m.preset != "paper" else replace(PAPER, kind=m.kind))
+    if video is not None:
+        assert_video_built_as(video, params.models.video)
+    assert (model.head if family != "video" else model.net.head).out_features == len(classes), name
     spectrograms = torch.zeros(2, 1, s.bins, s.frames)
     frames = torch.zeros(2, 3, v.n_frames, v.face.height, v.face.width, dtype=torch.uint8)
     with torch.no_grad():
