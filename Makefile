@@ -23,7 +23,7 @@ install: $(STAMP) $(PLOTS_PAGE)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,egemaps]'
 	touch $(STAMP)
 
 $(PLOTS_PAGE): $(STAMP)
