@@ -76,9 +76,35 @@ def test_every_verb_points_mlflow_at_the_project_store_unless_a_team_server_is_s
     probe = ("import mlflow; from avemo import cli; verb = cli.BY_NAME['promote']; "
              "cli.prepare(['promote'], verb); print(mlflow.MlflowClient().tracking_uri)")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    own = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert own.returncode == 0, own.stderr
-    assert own.stdout.strip() == f"sqlite:///{tmp_path.resolve() / 'mlruns' / 'mlflow.db'}"
+    (tmp_path / "dvc.yaml").touch()
+    (tmp_path / "params.yaml").write_text((PROJECT / "params.yaml").read_text())
+    (tmp_path / "study").mkdir()
+    for cwd in (tmp_path, tmp_path / "study"):  # from a subfolder too: the project's store, not one of its own
+        own = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True)
+        assert own.returncode == 0, own.stderr
+        assert own.stdout.strip() == f"sqlite:///{tmp_path.resolve() / 'mlruns' / 'mlflow.db'}"
     team = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                           env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
     assert team.stdout.strip() == "http://127.0.0.1:5000"
+
+
+def test_a_command_that_reads_the_store_refuses_outside_a_project_and_creates_no_store(tmp_path):
+    """Run elsewhere, MLflow would create an empty ./mlruns/mlflow.db and answer "Registered Model ... not found"."""
+    (tmp_path / "clip.wav").write_bytes(b"RIFF")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+    def predict(cwd) -> str:
+        proc = subprocess.run([sys.executable, "-m", "avemo.cli", "predict", str(tmp_path / "clip.wav")], cwd=cwd,
+                              env=env, capture_output=True, text=True)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        return " ".join(proc.stderr.split())
+
+    assert ("no project here: neither" in (outside := predict(tmp_path)) and "holds dvc.yaml and params.yaml" in outside
+            and "run from the project root, or set MLFLOW_TRACKING_URI" in outside), outside
+    assert not (tmp_path / "mlruns").exists()
+    for marker in ("dvc.yaml", "params.yaml"):  # a project before `make repro`: no store yet
+        (tmp_path / marker).touch()
+    (tmp_path / "reports").mkdir()
+    inside = predict(tmp_path / "reports")
+    assert f"no MLflow store at {tmp_path.resolve() / 'mlruns' / 'mlflow.db'}: `make repro` makes" in inside, inside
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "reports" / "mlruns").exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemo.params import Params, load_params, set_changes
-from avemo.store import tracking_uri
+from avemo.store import require_store, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Verb:
     help: str
     needs_params: bool = True  # False: works outside the project too (a registered model's, a study's params)
     pinned: bool = True  # stages run pinned (determinism.py); commands that write no pipeline output need not
+    reads_store: bool = False  # True: refused outside a project unless MLFLOW_TRACKING_URI names a store
 
 
 VERBS = (
@@ -42,16 +43,17 @@ VERBS = (
                                  "or eGeMAPS, tracked in MLflow"),
     Verb("train", "train", "train and evaluate one model per seed, tracked in MLflow"),
     Verb("tune", "tune", "an Optuna search (tune.<family>), every trial tracked in MLflow"),
-    Verb("tune-worker", "tune_worker", "join a running search from any process or machine", needs_params=False),
+    Verb("tune-worker", "tune_worker", "join a running search from any process or machine", needs_params=False,
+         reads_store=True),
     Verb("pretrain", "pretrain", "audio-video synchronisation pre-training of the fusion encoders (no labels)"),
     Verb("label-efficiency", "label_efficiency", "fusion from scratch vs pre-trained, at shares of the labels"),
     Verb("register", "register", "register the final models in the MLflow registry (alias challenger)"),
     Verb("promote", "promote", "move `champion` to the challenger if its test gain's interval clears the margin",
-         needs_params=False, pinned=False),
+         needs_params=False, pinned=False, reads_store=True),
     Verb("predict", "predict", "the emotion of a wav (+ video window) by a registered model, as JSON",
-         needs_params=False, pinned=False),
+         needs_params=False, pinned=False, reads_store=True),
     Verb("explain", "explain", "which bands, moments, face regions drove the kept models, and is it faithful; "
-                               "or one wav's maps", needs_params=False),
+                               "or one wav's maps", needs_params=False, reads_store=True),
     Verb("report", "report", "reports/results.md: the study's tables, filled from this tracking store"),
     Verb("study", "study", "run every experiment the report has a cell for (study/dvc.yaml), with progress",
          pinned=False),
@@ -89,9 +91,12 @@ def chosen_verb(argv: list[str]) -> Verb | None:
 
 def prepare(argv: list[str], verb: Verb | None) -> Params:
     """params.yaml validated (with --set changes), the process pinned and pointed at the project's
-    MLflow store (MLFLOW_TRACKING_URI, unless already set: a team's server); before any heavy import."""
+    MLflow store (MLFLOW_TRACKING_URI, unless already set: a team's server; else the store of the project
+    holding the working folder); before any heavy import."""
     from avemo.determinism import pin_process
 
+    if verb is not None and verb.reads_store:
+        require_store()
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()  # the variable's own value when set (and not empty)
     options, _ = global_options(add_help=False).parse_known_args(argv)
     if verb is not None and not verb.needs_params and not options.params.exists():

@@ -15,8 +15,33 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 
-def tracking_uri(root: Path = Path(".")) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+#: What makes a folder the project's root: `mlruns/` (the store) lies beside them.
+PROJECT_MARKERS = ("dvc.yaml", "params.yaml")
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder from `start` (default: the working folder) up that holds dvc.yaml and params.yaml.
+
+    A command run from `study/` or `reports/` then reads the project's store, not an empty one of its own.
+    """
+    here = (start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if all((p / m).is_file() for m in PROJECT_MARKERS)), None)
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI when set (a team's server); else the SQLite store of `root`, by default of the
+    project holding the working folder (or of the working folder, outside any project)."""
+    base = root if root is not None else project_root() or Path(".")
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(base / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def require_store() -> None:
+    """Refuse, saying how to fix it, where a command that reads the store would find none: outside a project
+    without MLFLOW_TRACKING_URI, MLflow would create an empty store in the working folder and find no model."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and project_root() is None:
+        raise ValueError(f"no project here: neither {Path.cwd()} nor a folder above it holds "
+                         f"{' and '.join(PROJECT_MARKERS)}, so there is no MLflow store to read; run from the "
+                         "project root, or set MLFLOW_TRACKING_URI (e.g. sqlite:////path/to/avemo/mlruns/mlflow.db)")
 
 
 def model_folder(reference: str, uri: str) -> Path:
@@ -24,6 +49,11 @@ def model_folder(reference: str, uri: str) -> Path:
     found = _sqlite_folder(reference, uri)
     if found is not None:
         return found
+    database = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if uri.startswith("sqlite:///") and not database.is_file():  # MLflow would create it, empty
+        raise FileNotFoundError(f"no MLflow store at {database}: `make repro` makes "
+                                "the project's and registers its models; from another folder, set "
+                                "MLFLOW_TRACKING_URI to the project's mlruns/mlflow.db")
     import mlflow
 
     return Path(mlflow.artifacts.download_artifacts(f"models:/{reference}", tracking_uri=uri))
