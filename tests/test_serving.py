@@ -116,6 +116,9 @@ BAD_INPUTS = {
                         "video_b64 (row 0): window 2.00-1.00 s ends before it starts (the video lasts 3.00 s)"),
     "end past the video": ("fusion", [{"audio_b64": b64(GOOD), **FUSION, "start": 1.0, "end": 9.0}],
                            "video_b64 (row 0): window 1.00-9.00 s ends past the video (the video lasts 3.00 s)"),
+    "no window in a dialogue's video": ("fusion", [{"audio_b64": b64(GOOD), **FUSION, "video_b64": b64(video_bytes(
+        seconds=6.0))}], "video_b64 (row 0): no window given, and the video lasts 6.00 s for 2.00 s of audio: give "
+                         "the utterance's window in it"),
     "audio longer than the window": ("fusion", [{"audio_b64": b64(GOOD), **FUSION, "start": 0.0, "end": 1.0}],
                                      "window 0.00-1.00 s is shorter than the audio (2.00 s)"),
     "video of random bytes": ("fusion", [{"audio_b64": b64(GOOD), **FUSION, "video_b64": b64(NOISE)}],

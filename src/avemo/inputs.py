@@ -148,15 +148,26 @@ def video_file(row: dict, k: int, files: Files) -> Iterator[tuple[str, str]]:
                          "clip, base64-encoded (AVI, MP4/MOV or Matroska)")
 
 
-def window(row: dict, k: int) -> tuple[float, float | None]:
-    """(start, end or None for the video's end) of row `k`, in seconds within its video."""
+#: Without a window the video must be the utterance's own clip: at most this much longer than its audio.
+WHOLE_CLIP_SLACK = 1.0
+
+
+def window(row: dict, k: int) -> tuple[float | None, float | None]:
+    """(start or None for the video's start, end or None for its end) of row `k`, in seconds within its video."""
     start, end = (_seconds(row.get(f), f"{f} (row {k})") for f in ("start", "end"))
-    return start or 0.0, end
+    return start, end
 
 
-def check_window(start: float, end: float | None, audio_seconds: float, video_seconds: float | None, fps: float,
-                 label: str) -> None:
-    """The window must lie in the video and hold the audio (to a frame: the two are cut separately)."""
+def check_window(start: float | None, end: float | None, audio_seconds: float, video_seconds: float | None,
+                 fps: float, label: str) -> None:
+    """The window must lie in the video and hold the audio (to a frame: the two are cut separately). With no
+    window at all, the video must be the utterance's own clip: a dialogue's video would be scored from its
+    first frame, whoever speaks there."""
+    if start is None and end is None and video_seconds and video_seconds > audio_seconds + WHOLE_CLIP_SLACK:
+        raise InputError(f"{label}: no window given, and the video lasts {video_seconds:.2f} s for "
+                         f"{audio_seconds:.2f} s of audio: give the utterance's window in it (avemo predict "
+                         "--start/--end; a request's start/end, seconds), or send the utterance's own clip")
+    start = start or 0.0
     end = video_seconds if end is None else end
     length = f"the video lasts {video_seconds:.2f} s" if video_seconds else "the video's length is unknown"
     slack = 1 / fps

@@ -137,10 +137,10 @@ class Predictor:
         db = item_spectrograms(y, clips, name, self.variant, noise)
         return torch.stack([model_input(d, c["floor_db"], c["ceiling_db"], self.config["crop_ratio"]) for d in db])
 
-    def frames(self, path: str, label: str, start: float, end: float | None, speaker: str, seconds: float,
+    def frames(self, path: str, label: str, start: float | None, end: float | None, speaker: str, seconds: float,
                clips: list[Clip], name: str) -> torch.Tensor:
-        """The speaker's face frames for each clip's window (from `start`, as long as the audio), as the
-        video stage cuts them; the window is checked against the video first."""
+        """The speaker's face frames for each clip's window (from `start`, default 0, as long as the audio), as
+        the video stage cuts them; the window is checked against the video first."""
         try:
             cap, fps, count = open_video(path)
         except VideoError as exc:
@@ -150,7 +150,7 @@ class Predictor:
         except InputError:
             cap.release()
             raise
-        n = len(clips)
+        start, n = start or 0.0, len(clips)
         job = DialogueJob(path, tuple(f"{name}_c{c.index:02d}" for c in clips), ("F",) * n,
                           ("F" if speaker == "left" else "M",) * n,
                           tuple((start + c.start, start + c.end) for c in clips), tuple(range(n)), self.video)

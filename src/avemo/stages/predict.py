@@ -16,7 +16,8 @@ from avemo.params import Params
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="a 16 kHz mono wav")
     p.add_argument("--video", type=Path, help="the video holding the utterance (fusion)")
-    p.add_argument("--start", type=float, help="the utterance's start in the video, seconds (default 0)")
+    p.add_argument("--start", type=float, help="the utterance's start in the video, seconds (default 0); "
+                                                "required (or --end) when the video outlasts the wav by over 1 s")
     p.add_argument("--end", type=float, help="its end, seconds (default the video's end)")
     p.add_argument("--side", choices=["left", "right"],
                    help="the speaker's half of the frame (left: the actor wearing the markers); default: from an "
