@@ -1,13 +1,26 @@
-"""The intervals every figure and every verdict comes from.
+"""The intervals every figure and every verdict comes from, with each source of noise counted once.
 
-On a test set of a hundred clips one seed's UA moves by points, so a figure is a mean with a 95 %
-interval that counts both sources of noise: a hierarchical bootstrap resamples the test items
-(with replacement, the same draw for every seed) and the seeds (with replacement). A comparison
-is a paired difference on the same items (and the same seeds where both arms trained with them),
-bootstrapped the same way, and its verdict word comes from the interval alone: "better" when
-it lies above the margin, "worse" when it lies below minus the margin, "no difference shown"
-otherwise. Across leave-one-session-out folds the figure is the mean over folds and its
-interval a t-interval over the per-fold values, as the field reports LOSO.
+A figure is the mean over seeds of a test metric. Its noise has two sources, which test items were
+drawn and how training went (the seed), and each seed's figure already carries both. So the
+variance of the mean is split where each part can be seen once:
+
+- the items' part: what two *different* seeds share because they answered the same items, the
+  covariance between two seeds' figures over a bootstrap of the items (the noise a seed has of its
+  own on those items is not shared, and is counted below);
+- the seeds' part: the spread of the per-seed figures on these items, divided by the seeds.
+
+The half-width adds the parts' half-widths in quadrature: the items' part with normal tails (hundreds of
+items estimate it), the seeds' part with t tails of S - 1 degrees of freedom, so 3 seeds that disagree
+give a wide interval and 3 that agree a narrow one.
+With one seed the seeds' part is unknown: the interval is the items' alone, right for a fixed model
+(a reference, a registered version) and said to be so for anything else. A comparison is the same
+rule on the difference: paired on the same items (the arms must have answered the same items with
+the same truths and classes, or it is refused) and on the per-seed differences where both arms
+trained with the same seeds. Its verdict comes from the interval alone: "better" when it lies above
+the margin, "worse" when it lies below minus the margin, "no difference shown" otherwise. Across
+leave-one-session-out folds the figure is the mean over folds with a t-interval over the per-fold
+values (sessions are the unit). Every rule's false-verdict rate and power are measured by
+simulation (avemo.simulate, docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -21,6 +34,12 @@ from scipy import stats as scipy_stats
 LEVEL = 0.95
 REPLICATES = 2000
 BETTER, WORSE, UNDECIDED = "better", "worse", "no difference shown"
+METHOD = ("mean over seeds +- sqrt((z x items SE)^2 + (t[S-1] x seeds SE)^2); items: the covariance of two seeds' "
+          "figures over an item bootstrap; seeds: their spread on these items / S")
+
+
+class NotAPair(ValueError):
+    """Two sets of answers that a paired comparison cannot put side by side (other items, truths or classes)."""
 
 
 @dataclass
@@ -52,6 +71,9 @@ class Predictions:
     def restricted(self, items: list[str]) -> "Predictions":
         """The same answers on a subset of the items, in the given order."""
         where = {item: k for k, item in enumerate(self.items)}
+        missing = [i for i in items if i not in where]
+        if missing:
+            raise NotAPair(f"{len(missing)} item(s) not among these answers, e.g. {missing[0]!r}")
         index = np.array([where[i] for i in items], dtype=np.int64)
         return Predictions(list(items), self.y_true[index], self.y_pred[:, index], self.seeds, self.classes)
 
@@ -72,22 +94,23 @@ class Interval:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A paired difference (a minus b), its interval, the verdict and how many seeds would decide it."""
+    """A paired difference (a minus b), its interval, the verdict, and what the interval was made of."""
 
     difference: Interval
     verdict: str
     margin: float = 0.0
-    seeds_needed: int | None = None  # None: more seeds cannot decide (the items are the limit), or no need
     note: str = ""
     per_seed: list[float] = field(default_factory=list)
+    parts: dict = field(default_factory=dict)  # se, items_var, seeds_var, df, items, seeds
 
     def to_dict(self) -> dict:
         return {"difference": self.difference.to_dict(), "verdict": self.verdict, "margin": self.margin,
-                "seeds_needed": self.seeds_needed, "note": self.note, "per_seed": self.per_seed}
+                "note": self.note, "per_seed": self.per_seed, "parts": self.parts}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Comparison":
-        return cls(Interval(**d["difference"]), d["verdict"], d["margin"], d["seeds_needed"], d["note"], d["per_seed"])
+        return cls(Interval(**d["difference"]), d["verdict"], d["margin"], d.get("note", ""), d.get("per_seed", []),
+                   d.get("parts", {}))
 
 
 METRICS = ("ua", "wa", "f1")
@@ -127,54 +150,107 @@ def _item_weights(n: int, replicates: int, rng: np.random.Generator) -> np.ndarr
     return np.vstack([np.ones(n), draws])
 
 
-def _seed_means(values: np.ndarray, rng: np.random.Generator, paired_draws: np.ndarray | None = None) -> np.ndarray:
-    """Each replicate's mean over a bootstrap draw of the seeds (row 0: the plain mean over all seeds)."""
-    replicates, n_seeds = values.shape
-    draws = paired_draws if paired_draws is not None else rng.integers(0, n_seeds, (replicates, n_seeds))
-    draws[0] = np.arange(n_seeds)
-    return np.take_along_axis(values, draws, axis=1).mean(axis=1)
+def _covariance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(Sx, Sy) covariances over the bootstrap replicates (row 0, the data itself, left out)."""
+    xc, yc = x[1:] - x[1:].mean(axis=0), y[1:] - y[1:].mean(axis=0)
+    return xc.T @ yc / (len(xc) - 1)
 
 
-def _percentiles(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(samples[1:], [tail, 100 - tail])
-    return float(low), float(high)
+def _shared_by_seeds(values: np.ndarray) -> float:
+    """The items' part of the variance of a mean over seeds: the mean covariance of two *different* seeds'
+    figures over the item bootstrap. With one seed, that seed's whole item variance."""
+    cov = _covariance(values, values)
+    n_seeds = values.shape[1]
+    if n_seeds == 1:
+        return float(cov[0, 0])
+    return float((cov.sum() - np.trace(cov)) / (n_seeds * (n_seeds - 1)))
+
+
+def _seeds_part(values: np.ndarray) -> list[tuple[float, float]]:
+    """The seeds' part of the variance of a mean over seeds, with its 95 % quantile: their spread on these
+    items over S (each seed's own errors on the items and how its training went), known from S - 1 degrees of
+    freedom, so t tails. One seed: nothing (its item noise is all in the items' part)."""
+    n_seeds = values.shape[1]
+    if n_seeds < 2:
+        return []
+    return [(float(np.var(values[0], ddof=1) / n_seeds), float(scipy_stats.t.ppf(0.5 + LEVEL / 2, n_seeds - 1)))]
+
+
+def _interval(estimate: float, items_var: float, seeds: list[tuple[float, float]],
+              bounds: tuple[float, float] | None = None) -> tuple[Interval, dict]:
+    """estimate +- the half-widths of the parts added in quadrature: the items' with normal tails (hundreds of
+    items estimate it), each seeds' part with its t tails. Measured in docs/statistics.md: Satterthwaite's
+    pooled degrees of freedom, the textbook alternative, called 6-8 % of equal arms different at 3 seeds."""
+    items_var = max(items_var, 0.0)
+    z = scipy_stats.norm.ppf(0.5 + LEVEL / 2)
+    half = math.sqrt(z * z * items_var + sum(q * q * v for v, q in seeds))
+    low, high = estimate - half, estimate + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    parts = {"half_width": half, "items_se": math.sqrt(items_var),
+             "seeds_se": math.sqrt(sum(v for v, _ in seeds)), "seeds_t": [q for _, q in seeds]}
+    return Interval(float(estimate), float(low), float(high)), parts
 
 
 def figure(p: Predictions, metric: str = "ua", replicates: int = REPLICATES, seed: int = 0) -> Interval:
-    """The mean over seeds of a test metric, with a 95 % interval over test items and seeds."""
-    rng = np.random.default_rng(seed)
-    values = scores(p.y_true, p.y_pred, len(p.classes), _item_weights(len(p.items), replicates, rng), metric)
-    means = _seed_means(values, rng)
-    return Interval(float(means[0]), *_percentiles(means))
+    """The mean over seeds of a test metric, with a 95 % interval that counts the test items and the seeds once each."""
+    values = scores(p.y_true, p.y_pred, len(p.classes), _item_weights(len(p.items), replicates,
+                                                                      np.random.default_rng(seed)), metric)
+    interval, _ = _interval(float(values[0].mean()), _shared_by_seeds(values), _seeds_part(values), bounds=(0.0, 1.0))
+    return interval
+
+
+def check_pair(a: Predictions, b: Predictions) -> Predictions:
+    """b in a's item order, if the two are answers to the same question: the same items, truths and classes.
+
+    A paired difference of answers to other items, other truths or another class set (a 4-class run against a
+    3-class one with the same clip ids) would look like a comparison and be none: refused, naming what differs.
+    """
+    if list(a.classes) != list(b.classes):
+        raise NotAPair(f"the two arms have other class sets: {list(a.classes)} vs {list(b.classes)}")
+    if set(a.items) != set(b.items) or len(a.items) != len(b.items):
+        only_a, only_b = sorted(set(a.items) - set(b.items)), sorted(set(b.items) - set(a.items))
+        raise NotAPair(f"the two arms answered other items ({len(a.items)} vs {len(b.items)}; {len(only_a)} only in "
+                       f"the first, {len(only_b)} only in the second, e.g. {(only_a or only_b or ['a repeated id'])[0]!r})"
+                       ": restrict both to the items they share, and say so")
+    b = b.restricted(a.items)
+    differ = np.flatnonzero(a.y_true != b.y_true)
+    if len(differ):
+        raise NotAPair(f"the two arms disagree on the true class of {len(differ)} item(s), e.g. {a.items[differ[0]]!r}: "
+                       "other labels or another class mapping")
+    return b
 
 
 def compare(a: Predictions, b: Predictions, metric: str = "ua", margin: float = 0.0, paired: bool = True,
             replicates: int = REPLICATES, seed: int = 0) -> Comparison:
-    """a minus b on the items both answered (paired), or on their own items each (paired=False: other test sets).
+    """a minus b, paired on the same items (paired=False: two other test sets, drawn independently).
 
-    Seeds are drawn together when both arms trained with the same seeds (seed k of one started
-    like seed k of the other), independently otherwise.
+    Where both arms trained with the same seeds (seed k of one started like seed k of the other), the
+    rule runs on the per-seed differences; otherwise each arm's seeds count on their own.
     """
     rng = np.random.default_rng(seed)
     if paired:
-        common = [i for i in a.items if i in set(b.items)]
-        if not common:
-            raise ValueError("compare: the two sets of predictions share no test item")
-        a, b = a.restricted(common), b.restricted(common)
-        weights_a = weights_b = _item_weights(len(common), replicates, rng)
+        b = check_pair(a, b)
+        weights_a = weights_b = _item_weights(len(a.items), replicates, rng)
     else:
         weights_a = _item_weights(len(a.items), replicates, rng)
         weights_b = _item_weights(len(b.items), replicates, rng)
     values_a = scores(a.y_true, a.y_pred, len(a.classes), weights_a, metric)
     values_b = scores(b.y_true, b.y_pred, len(b.classes), weights_b, metric)
+    estimate = float(values_a[0].mean() - values_b[0].mean())
     same_seeds = paired and a.seeds == b.seeds and len(a.seeds) > 1
-    draws = rng.integers(0, len(a.seeds), (replicates, len(a.seeds))) if same_seeds else None
-    diff = _seed_means(values_a, rng, draws) - _seed_means(values_b, rng, None if draws is None else draws.copy())
-    interval = Interval(float(diff[0]), *_percentiles(diff))
+    if same_seeds:
+        differences = values_a - values_b
+        interval, parts = _interval(estimate, _shared_by_seeds(differences), _seeds_part(differences))
+    else:
+        cross = float(_covariance(values_a, values_b).mean()) if paired else 0.0
+        items_var = _shared_by_seeds(values_a) + _shared_by_seeds(values_b) - 2 * cross
+        interval, parts = _interval(estimate, items_var, [*_seeds_part(values_a), *_seeds_part(values_b)])
+    note = ("one seed per arm: the interval counts the test items only (right for two fixed models; the training "
+            "noise of a recipe is not in it)" if len(a.seeds) == len(b.seeds) == 1 else "")
+    parts |= {"items": len(a.items), "seeds": [len(a.seeds), len(b.seeds)], "paired_seeds": same_seeds}
     per_seed = (values_a[0] - values_b[0]).tolist() if same_seeds else []
-    needed, note = _seeds_needed(values_a, values_b, interval, margin, same_seeds)
-    return Comparison(interval, verdict(interval, margin), margin, needed, note, per_seed)
+    return Comparison(interval, verdict(interval, margin), margin, note, per_seed, parts)
 
 
 def verdict(interval: Interval, margin: float = 0.0) -> str:
@@ -184,35 +260,6 @@ def verdict(interval: Interval, margin: float = 0.0) -> str:
     if interval.high < -margin:
         return WORSE
     return UNDECIDED
-
-
-def _seeds_needed(values_a: np.ndarray, values_b: np.ndarray, interval: Interval, margin: float,
-                  same_seeds: bool) -> tuple[int | None, str]:
-    """How many seeds per arm would make the interval exclude the margin, if the difference is what it seems.
-
-    The difference's variance is the items' part (the bootstrap spread with the seeds held) plus the
-    seeds' part (their spread divided by the number of seeds); only the second shrinks with seeds.
-    """
-    if verdict(interval, margin) != UNDECIDED:
-        return None, ""
-    n_seeds = values_a.shape[1]
-    gap = abs(interval.estimate) - margin
-    if gap <= 0:
-        return None, "the difference is within the margin: more seeds cannot make it one"
-    if n_seeds < 2:
-        return None, "one seed per arm: the spread over seeds is unknown, so no seed count is given"
-    if same_seeds:
-        per_seed_diff = values_a - values_b  # (R, S)
-        item_var = float(np.var(per_seed_diff[1:].mean(axis=1)))  # seeds held, items resampled
-        seed_var = float(np.var(per_seed_diff[0], ddof=1))
-    else:
-        item_var = float(np.var(values_a[1:].mean(axis=1)) + np.var(values_b[1:].mean(axis=1)))
-        seed_var = float(np.var(values_a[0], ddof=1) + (np.var(values_b[0], ddof=1) if values_b.shape[1] > 1 else 0))
-    z = scipy_stats.norm.ppf(0.5 + LEVEL / 2)
-    room = (gap / z) ** 2 - item_var
-    if room <= 0:
-        return None, "the test items alone leave it open: more seeds cannot decide it (a larger test set can)"
-    return max(n_seeds + 1, math.ceil(seed_var / room)), ""
 
 
 def folds_figure(per_fold: list[float], level: float = LEVEL) -> Interval:
@@ -227,5 +274,8 @@ def folds_figure(per_fold: list[float], level: float = LEVEL) -> Interval:
 
 def compare_folds(a: list[float], b: list[float], margin: float = 0.0) -> Comparison:
     """a minus b paired by fold, with a t-interval over the folds."""
+    if len(a) != len(b):
+        raise NotAPair(f"compare_folds: {len(a)} folds against {len(b)}")
     difference = folds_figure([x - y for x, y in zip(a, b)])
-    return Comparison(difference, verdict(difference, margin), margin)
+    return Comparison(difference, verdict(difference, margin), margin,
+                      parts={"folds": len(a), "df": len(a) - 1})
