@@ -436,7 +436,9 @@ class Params(Section):
             *parents, leaf = path.split(".")
             for key in parents:
                 if not isinstance(node.get(key), dict):
-                    raise ParamsError(f"override {path}: {key!r} is not a section of params.yaml")
+                    near = difflib.get_close_matches(key, [k for k, v in node.items() if isinstance(v, dict)], n=1)
+                    raise ParamsError(f"override {path}: {key!r} is not a section of params.yaml"
+                                      + (f"; did you mean {near[0]!r}?" if near else ""))
                 node = node[key]
             node[leaf] = value
         return validate(tree, "override")

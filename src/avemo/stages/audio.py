@@ -14,7 +14,7 @@ from avemo.params import VARIANTS, Params
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("utterances", type=Path)
+    p.add_argument("utterances", type=Path, help="the index stage's utterances.parquet (each utterance's wav)")
     p.add_argument("--variant", choices=VARIANTS, required=True,
                    help="segmentation (full utterances or 3 s clips) and clean-up (raw or clean)")
     p.add_argument("--out", type=Path, required=True, help="the variant's folder")

@@ -18,10 +18,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", type=Path, required=True, help="audio variant folder (its clips are the items)")
     p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
     p.add_argument("--utterances", type=Path, required=True, help="utterances.parquet (the wav of each clip)")
-    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
-    p.add_argument("--metrics", type=Path, required=True)
-    p.add_argument("--details", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")
+    p.add_argument("--details", type=Path, required=True, help="folder: details.json, predictions, plot tables")
     p.add_argument("--model-out", type=Path, required=True, help="where the fitted pipeline goes (joblib)")
 
 

@@ -18,14 +18,14 @@ ARMS = ("scratch", "pretrained")
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", type=Path, required=True)
-    p.add_argument("--video", type=Path, required=True)
-    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
+    p.add_argument("--video", type=Path, required=True, help="video folder")
+    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
     p.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's encoders")
     p.add_argument("--best", type=Path, action="append", default=[], help="the audio search's result (its architecture)")
-    p.add_argument("--stage", required=True)
+    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
     p.add_argument("--summary", type=Path, required=True, help="per share: each arm's UA and the gain, with intervals")
-    p.add_argument("--details", type=Path, required=True)
+    p.add_argument("--details", type=Path, required=True, help="folder: details.json, plot tables")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:

@@ -15,7 +15,8 @@ from avemo.params import Params
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, choices=["avemo-audio", "avemo-fusion"])
+    p.add_argument("--model", required=True, choices=["avemo-audio", "avemo-fusion"],
+                   help="the registered model whose `champion` alias to move (or audit)")
     p.add_argument("--metric", default="ua", choices=["ua", "wa", "f1"],
                    help="the test metric the gate compares (default: %(default)s)")
     p.add_argument("--min-delta", type=float, default=0.0,

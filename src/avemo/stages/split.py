@@ -14,8 +14,9 @@ from avemo.params import Params
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("utterances", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("utterances", type=Path, help="the index stage's utterances.parquet")
+    p.add_argument("--out", type=Path, required=True,
+                   help="splits.parquet: each utterance's role (train, validate, test) per fold")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:

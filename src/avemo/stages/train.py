@@ -21,10 +21,10 @@ from avemo.params import FAMILIES, Params
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", choices=FAMILIES, required=True)
+    p.add_argument("--family", choices=FAMILIES, required=True, help="which network: audio, video or fusion")
     p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
     p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
-    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
     p.add_argument("--model-dir", type=Path, required=True, help="seed-<k>/best.pt per seed, best.pt the kept one")
     p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")

@@ -15,7 +15,8 @@ from avemo.params import Params
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True,
+                   help="the running search's study name (avemo-<family>-<hash>, printed by `avemo tune`)")
     p.add_argument("--storage", required=True, help="the study's storage URL")
     p.add_argument("--worker", type=int, default=0, help="worker number: the sampler's seed offset")
 

@@ -15,7 +15,7 @@ from avemo.params import Params
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", type=Path, help="an audio variant folder (its clips.parquet gives the clips)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder for the face frames of each clip")
     p.add_argument("--skipped", type=Path, required=True, help="clips without usable video, with the reason")
     p.add_argument("--counts", type=Path, required=True, help="face-detection counts (JSON)")
     p.add_argument("--figures", type=Path, required=True, help="folder for a contact sheet per class")
