@@ -1,4 +1,6 @@
 
+import re
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -71,8 +73,8 @@ def test_the_detector_finds_most_drawn_faces_and_counts_the_fallbacks(tiny_corpu
     facing = table[~away]
     assert (facing["face_frames"] > 0).mean() >= 0.9  # required: faces found in 90 % of facing clips
     assert table["fallback_box"].sum() == ((table["face_frames"] == 0) & table["has_video"]).sum()
-    if away.any():
-        assert table.loc[away, "fallback_box"].mean() >= 0.5  # a head turned away has no face to find
+    assert away.any(), "the tiny corpus has no head turned away: the fallback goes untested"
+    assert table.loc[away, "fallback_box"].mean() >= 0.5  # a head turned away has no face to find
 
 
 def test_a_corrupt_truncated_or_missing_avi_is_reported_not_fatal(tiny_variant, tmp_path):
@@ -80,15 +82,20 @@ def test_a_corrupt_truncated_or_missing_avi_is_reported_not_fatal(tiny_variant, 
     dialogs = sorted(audio["dialog"].unique())[:3]
     part = audio[audio["dialog"].isin(dialogs)].copy()
     corrupt, truncated, missing = (tmp_path / f"{d}.avi" for d in dialogs)
-    corrupt.write_bytes(b"RIFF\\x00\\x00AVI LIST" + bytes(5000))
     source = part.loc[part["dialog"] == dialogs[1], "avi_path"].iloc[0]
     data = open(source, "rb").read()
+    header = data[: data.index(b"movi") + 4]  # a valid AVI header, cut where the frames begin
+    assert header[:4] == b"RIFF" and header[8:12] == b"AVI " and b"hdrl" in header
+    corrupt.write_bytes(header)
     truncated.write_bytes(data[: len(data) // 3])
     part["avi_path"] = part["dialog"].map({dialogs[0]: str(corrupt), dialogs[1]: str(truncated), dialogs[2]: str(missing)})
     table, skipped = build_video(part, Video(workers=1), tmp_path / "out")
     reasons = skipped.set_index("clip_id")["reason"]
-    for clip in part.loc[part["dialog"].isin([dialogs[0], dialogs[2]]), "clip_id"]:
-        assert reasons[clip] == "video missing or unreadable"
+    files = skipped.set_index("clip_id")["file"]
+    for dialog, path, reason in ((dialogs[0], corrupt, r"video ended before frame \d+ \(truncated or corrupt\)"),
+                                 (dialogs[2], missing, r"video missing or unreadable")):
+        for clip in part.loc[part["dialog"] == dialog, "clip_id"]:  # every clip of the file, naming it
+            assert re.fullmatch(reason, reasons[clip]) and files[clip] == str(path), (clip, reasons[clip])
     late = part[part["dialog"] == dialogs[1]].sort_values("utt_start").iloc[-1]["clip_id"]
     assert "video" in reasons[late] and ("too short" in reasons[late] or "ended before" in reasons[late])
     assert table["has_video"].sum() + len(skipped) == len(part)
