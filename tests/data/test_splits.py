@@ -1,3 +1,5 @@
+import argparse
+
 import pandas as pd
 import pytest
 
@@ -32,3 +34,22 @@ def test_the_study_random_split_is_speaker_dependent(utterances):
     splits = make_splits(utterances, "random", seed=1)
     assert not speakers_in_two_roles(splits).empty
     assert splits.role.value_counts()["test"] == pytest.approx(0.2 * len(utterances), rel=0.3)
+
+
+def test_the_split_stage_refuses_a_speaker_in_two_roles(utterances, tmp_path):
+    """A speaker id recorded in two sessions (Session 4's Ses04F again in Session 5) has validation and test
+    utterances in the fixed fold: the stage names the speaker, the fold and the roles, and writes nothing."""
+    from avemo.stages import split
+    from tests.conftest import project_params
+
+    utterances.loc[utterances["utterance_id"].str.startswith("Ses05F"), "speaker"] = "Ses04F"
+    utterances.to_parquet(tmp_path / "utterances.parquet")
+    args = argparse.Namespace(utterances=tmp_path / "utterances.parquet", out=tmp_path / "splits.parquet")
+    with pytest.raises(ValueError) as refused:
+        split.run(args, project_params().override({"split.scheme": "fixed"}))
+    assert str(refused.value) == (f"{tmp_path / 'utterances.parquet'}: a speaker in two roles (Ses04F in fold 0 as "
+                                  "test, val): the fixed split is not speaker-independent (one speaker id in two "
+                                  "sessions?)")
+    assert not args.out.exists()
+    split.run(args, project_params().override({"split.scheme": "random"}))  # the study's split is so by design
+    assert args.out.exists()

@@ -28,8 +28,13 @@ def run(args: argparse.Namespace, params: Params) -> None:
     p = params.split
     splits = make_splits(pd.read_parquet(args.utterances), p.scheme, p.test_session, p.val_session,
                          p.val_fraction, p.test_fraction, p.seed)
-    if p.scheme != "random" and not speakers_in_two_roles(splits).empty:
-        raise ValueError("a speaker appears in two roles of one fold: the split is not speaker-independent")
+    twice = speakers_in_two_roles(splits) if p.scheme != "random" else pd.DataFrame()
+    if not twice.empty:
+        roles = splits.groupby(["fold", "speaker"])["role"].unique()
+        named = "; ".join(f"{r.speaker} in fold {r.fold} as {', '.join(sorted(roles[(r.fold, r.speaker)]))}"
+                          for r in twice.itertuples())
+        raise ValueError(f"{args.utterances}: a speaker in two roles ({named}): the {p.scheme} split is not "
+                         "speaker-independent (one speaker id in two sessions?)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     splits.to_parquet(args.out, index=False)
     if p.scheme == "random":
