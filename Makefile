@@ -77,9 +77,10 @@ MODEL ?= avemo-fusion@champion
 serve: $(STAMP)
 	$(BIN)/mlflow models serve -m models:/$(MODEL) --env-manager local -h 127.0.0.1 -p 5001
 
-# Every plot of dvc.yaml on one page, dvc_plots/index.html (Vega from the venv: no network needed).
+# Every plot of both pipelines whose data exists on one page, dvc_plots/index.html (Vega from the venv: no
+# network needed); the others (the study's, before `make study`) named.
 plots: $(PLOTS_PAGE)
-	$(BIN)/dvc plots show
+	$(BIN)/python -m avemo.plots_page --show
 
 # Screenshots of the MLflow UI for README (needs Debian's chromium: apt-get install chromium).
 screenshots: $(STAMP)

@@ -82,3 +82,30 @@ def test_the_plots_page_loads_vega_from_itself_and_draws_every_plot(tmp_path):
                               "--virtual-time-budget=10000", "--dump-dom", page_uri],
                              capture_output=True, text=True, timeout=120, check=True).stdout
         assert dom.count('class="marks"') == len(chosen)
+
+
+def test_make_plots_shows_the_plots_whose_data_exist_and_names_the_missing(tmp_path, capfd):
+    """After `make repro` alone the study's plots have no data: a plain `dvc plots show` then said only "DVC
+    failed to load some plots"; the page must still hold every plot whose data exists."""
+    made = "reports/details/train_video/confusion.csv"
+    (tmp_path / made).parent.mkdir(parents=True)
+    shutil.copy(PROJECT / made, tmp_path / made)
+    (tmp_path / "study").mkdir()
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"plots": [{made: declared_plots()[made]}]}))
+    (tmp_path / "study" / "dvc.yaml").write_text(yaml.safe_dump({"plots": [
+        {"../reports/details/train_fusion_pretrained/ua_by_fraction.csv": {"x": "fraction", "y": ["scratch_ua"]}},
+        {"../reports/details/train_video/confusion.csv": {"x": "actual", "y": "predicted", "title": "again"}},
+        {"pair": {"x": "epoch", "y": {"../reports/details/pretrain_sync/learning_curve.csv": ["val_sync_acc"],
+                                       "../reports/details/train_video/confusion.csv": ["actual"]}}}]}))
+    found, missing = plots_page.plot_targets(tmp_path)
+    assert found == [f"dvc.yaml::{made}", "study/dvc.yaml::../reports/details/train_video/confusion.csv"]
+    assert missing == {"reports/details/train_fusion_pretrained/ua_by_fraction.csv": "make study",
+                       "reports/details/pretrain_sync/learning_curve.csv": "make study"}
+
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    assert plots_page.show(tmp_path) == 0
+    err = capfd.readouterr().err
+    assert "reports/details/train_fusion_pretrained/ua_by_fraction.csv: not made yet (`make study` makes it)" in err
+    assert "failed to load" not in err, err
+    page = (tmp_path / "dvc_plots" / "index.html").read_text()
+    assert page.count("vegaEmbed('#") == 2 and "again" in page
