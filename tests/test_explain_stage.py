@@ -8,11 +8,31 @@ import mlflow
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from avemo import cli
 from tests.conftest import details, run_stage
 
 pytestmark = pytest.mark.slow
+
+#: The one mel band the constructed audio model reads (and so the fusion model's audio branch).
+CARRIER_BAND = 5
+
+
+def constructed(folder, carrier: int) -> None:
+    """Rewrites the model in `folder` so that its answer is known: the audio network (alone or as the fusion
+    model's branch) reads band `carrier` only (the band standardisation divides every other band by 1e9 and
+    amplifies that one), and a fusion model's output layer ignores the video embedding."""
+    from avemo.models.checkpoint import load_checkpoint, save_checkpoint
+
+    net, spec = load_checkpoint(folder / "best.pt")
+    audio = net.audio if spec.family == "fusion" else net
+    with torch.no_grad():
+        audio.input_std[:, :, [b for b in range(audio.input_std.shape[2]) if b != carrier]] = 1e9
+        audio.input_std[:, :, carrier] /= 100  # and reads it loud: the answer moves with that band alone
+        if spec.family == "fusion":
+            net.head.weight[:, audio.embedding_dim:] = 0
+    save_checkpoint(folder / "best.pt", net, spec)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +58,8 @@ def explained(tiny_variant, tiny_video, tiny_splits, tmp_path_factory, empty_mlf
                               ("fusion", ["--init-audio", root / "audio", "--init-video", root / "video"])):
             run_stage(params, "train", "--family", family, *data, *extra, "--stage", f"train_{family}", "--model-dir",
                       root / family, "--metrics", root / f"{family}.json", "--details", root / f"{family}-details")
+        for family in ("audio", "fusion"):
+            constructed(root / family, CARRIER_BAND)
         run_stage(params, "explain", "--audio", tiny_variant, "--frames", tiny_video[0], "--splits",
                   root / "splits.parquet", *(x for f in ("audio", "video", "fusion") for x in (
                       f"--{f}-model", root / f, f"--{f}-details", root / f"{f}-details" / "details.json")),
@@ -62,7 +84,20 @@ def test_the_stage_explains_a_class_balanced_sample_of_the_test_clips_and_checks
         assert summary[family]["clips"] == summary["clips"]
         checks = summary[family]["faithfulness"]
         assert checks and all(isinstance(c["passed"], bool) and c["clips"] == summary["clips"] for c in checks.values())
-    assert 0 <= summary["fusion"]["audio_share"] <= 1 or summary["fusion"]["audio_share"] is None
+    # The constructed models' answers are known: the audio model reads one band, so both methods rank it first in
+    # every class and deleting it first costs more than at random; the fusion model ignores its video, so removing
+    # the video changes nothing.
+    audio = summary["audio"]
+    for name, per_class in audio["per_class"].items():
+        if per_class["clips"]:
+            assert {m: v[0] for m, v in per_class["most_important_bands"].items()} == {
+                "occlusion": CARRIER_BAND, "integrated_gradients": CARRIER_BAND}, name
+    for method in ("occlusion", "integrated_gradients"):  # the only band it reads, deleted first, costs at once
+        band = audio["faithfulness"][f"{method}/band"]
+        assert band["gain"] > 0 and band["auc"] < band["random_auc"], method
+    fusion = summary["fusion"]
+    for part in (fusion, *(c for c in fusion["per_class"].values() if c["clips"])):
+        assert part["video_drop"] == pytest.approx(0, abs=1e-6) and part["video_shapley"] == pytest.approx(0, abs=1e-6)
     for figure in ("audio/bands.png", "audio/moments.png", "audio/audio_deletion.png", "video/face_regions.png",
                    "video/frames.png", "fusion/modality_shares.png"):
         assert (root / "explain" / figure).stat().st_size > 5_000, figure
