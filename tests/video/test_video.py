@@ -108,7 +108,7 @@ def test_the_joint_loader_returns_aligned_audio_and_frames(tiny_variant, tiny_vi
     spec, frames, target = ds[0]
     assert spec.shape == (1, 64, 300) and frames.shape == (3, 20, 60, 100) and frames.dtype == torch.uint8
     assert classes[target] == ds.items["class"].iat[0]
-    assert len(ds) == len(ds.items) and ds.without_video == 0
+    assert len(ds) == len(ds.items) == ds.items_in and ds.skipped.empty
     blank = AudioVisualDataset(tiny_variant, tiny_video[0], tiny_splits, "val", classes, missing_video="blank")
     blank._has_video[0] = False  # as if the clip had no video: a stack of the mean colour
     assert torch.equal(blank[0][1][:, 0, 0, 0], torch.tensor([124, 116, 104], dtype=torch.uint8))

@@ -38,6 +38,10 @@ def items_for_role(clips: pd.DataFrame, splits: pd.DataFrame, role: str, fold: i
     return items
 
 
+#: A training stage's record of the items it could not use (beside its details.json).
+SKIPPED_COLUMNS = ["clip_id", "role", "reason"]
+
+
 class SpectrogramDataset(Dataset):
     """(spectrogram (1 x bins x frames, scaled to [-1, 1]), class index) for one role of one fold.
 
@@ -52,6 +56,8 @@ class SpectrogramDataset(Dataset):
         meta = json.loads((variant_dir / "meta.json").read_text())["spectrogram"]
         self.floor, self.ceiling = meta["floor_db"], meta["ceiling_db"]
         self.items = items_for_role(pd.read_parquet(variant_dir / "clips.parquet"), splits, role, fold, classes)
+        self.items_in = len(self.items)  # the role's items; those not used are in `skipped`, with the reason
+        self.skipped = pd.DataFrame(columns=SKIPPED_COLUMNS)
         self.array = np.load(variant_dir / "spectrograms.npy", mmap_mode="r")
         self.role, self.classes, self.crop_ratio = role, classes, crop_ratio
         self.augment = augment_params if role == "train" and augment_params and augment_params.enabled else None
@@ -128,7 +134,8 @@ class AudioVisualDataset(SpectrogramDataset):
 
     Same roles, balancing and augmentation as the audio loader; augmentation touches the
     spectrogram's frequency axis and a small rotation only, so audio and frames stay in sync.
-    Items without video are dropped or given a blank stack of the mean colour (`missing_video`), and counted.
+    Items without video are dropped (listed in `skipped`, with their role and reason) or given a blank stack of the
+    mean colour (`missing_video`).
     The video model reads the same items without their audio (`with_audio=False`): an empty tensor
     stands for the spectrogram, whose loading was about half of its loader's time.
     """
@@ -148,8 +155,10 @@ class AudioVisualDataset(SpectrogramDataset):
             raise ValueError(f"{video_dir}: clip {missing} of the audio variant has no video row; "
                              "the video stage was built from another audio variant")
         self.missing_video = missing_video
-        self.without_video = int((~items["has_video"]).sum())
-        if missing_video == "drop":
+        if missing_video == "drop":  # blanked items are used, not skipped
+            self.skipped = pd.DataFrame({"clip_id": items.loc[~items["has_video"], "clip_id"], "role": role,
+                                         "reason": "no usable video (the video stage's skip table says why), "
+                                                   "train.missing_video=drop"}, columns=SKIPPED_COLUMNS)
             items = items[items["has_video"]].reset_index(drop=True)
         self.items = items
         self.frames = np.load(Path(video_dir) / "frames.npy", mmap_mode="r")

@@ -66,7 +66,9 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
     spec = model_spec(args.family, params, data)
     seeds = list(params.train.seeds)
     rank, world = rank_and_world()
-    if rank != 0:
+    if rank == 0:
+        write_skipped_items(frame, args.details / "skipped.csv", args.stage, data)
+    else:
         torch.distributed.barrier()  # rank 0 sets the resume folder up first
     resume = frame.resume(args.family, spec.to_dict(), params.yaml_values(["labels", "train", "models"]))
     if rank == 0 and world > 1:
@@ -102,6 +104,16 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
         write_plot_tables(args.details, predictions, seeds.index(chosen), kept["epochs"])
     resume.finish()
     return detail
+
+
+def write_skipped_items(frame, path: Path, stage: str, data) -> None:
+    """The items of each role that the loaders could not use (a clip without video, dropped), with the reason:
+    nothing leaves the evaluation unrecorded; the stage fails unless items in = items used + items skipped."""
+    import pandas as pd
+
+    roles = [data.train, data.val, data.test]
+    frame.write_skipped(path, pd.concat([d.skipped for d in roles], ignore_index=True), f"{stage}: the fold's items",
+                        sum(d.items_in for d in roles), sum(len(d.items) for d in roles))
 
 
 class SeedJob:
