@@ -1,8 +1,9 @@
 """Searches on the tiny corpus: trials are calls of the training recipe, tracked, resumable, pruned with a reason,
-and the choice of a trial over the hand-set params follows the interval of its paired gain."""
+and the best trial is kept only when fresh seeds on items that did not rank it confirm it."""
 
 import json
 import socket
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
@@ -18,6 +19,7 @@ from tests.conftest import run_stage
 
 TINY_SPACE = {"train.loop.lr": {"low": 0.001, "high": 0.01, "log": True}, "train.crop_ratio": {"low": 0.0, "high": 0.6}}
 CLASSES = ["neutral", "happy", "angry", "sad"]
+AUDIO = SimpleNamespace(family="audio")  # what `choose` reads of a search config when confirmation is faked
 
 
 def tune(params, variant, splits, tmp_path, storage, space=TINY_SPACE, trials=2, epochs=2, **search) -> dict:
@@ -61,7 +63,7 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     assert hand_set.user_attrs["hand_set"] and hand_set.params["train.loop.lr"] == params.train.loop.lr
     answers = hand_set.user_attrs["val_predictions"]
     assert len(answers["items"]) == len(answers["y_true"]) == len(answers["y_pred"]) > 0
-    assert again["chosen"]["trial"] in (0, again["best"]["trial"])
+    assert again["selection_items"] == len(answers["items"])
 
 
 def test_a_bad_learning_rate_is_pruned_at_once_with_its_reason(tiny_variant, tmp_path, project_dir):
@@ -147,30 +149,72 @@ def test_a_trial_left_running_by_a_dead_process_fails_and_is_retried(tiny_varian
     assert ended == [(orphan.number, "FAIL", f"worker {socket.gethostname()}:999999999 died mid-trial")]
 
 
-def _trial(number: int, value: float, y_pred: list[int], y_true: list[int], hand_set: bool = False):
-    answers = {"items": [f"clip{i}" for i in range(len(y_true))], "y_true": y_true, "y_pred": y_pred,
-               "classes": CLASSES}
-    return create_trial(value=value, params={"x": float(number)}, distributions={"x": FloatDistribution(0, 10)},
-                        user_attrs={"hand_set": hand_set, "overrides": {"train.audio.lr": number},
-                                    "val_predictions": answers})
+def test_the_best_trial_is_kept_only_when_fresh_seeds_on_other_items_confirm_it(monkeypatch):
+    """The confirmation decides, not the ranking: constructed confirmations of a clearly better, an equal and a
+    barely better configuration; a search below min_complete confirms nothing."""
+    from avemo.stats import Predictions, compare
+    from avemo.tuning import study as study_module
+
+    truth = np.arange(200) % 4
+    wrong = (truth + 1) % 4
+
+    def arm(shares):
+        rng = np.random.default_rng(len(shares) * 7 + int(shares[0] * 100))
+        return Predictions([f"c{k}" for k in range(200)], truth,
+                           [np.where(rng.random(200) < s, truth, wrong) for s in shares], ["101", "102", "103"], CLASSES)
+
+    confirmations = {"clearly": (arm([0.9, 0.88, 0.91]), arm([0.5, 0.52, 0.49])),
+                     "equal": (arm([0.7, 0.71, 0.69]), arm([0.7, 0.69, 0.71])),
+                     "barely": (arm([0.73, 0.72, 0.74]), arm([0.71, 0.70, 0.72]))}
+    calls = []
+
+    def fake_confirm(config, best, hand_set, seeds, margin, on_seed=None):
+        calls.append(best["case"])
+        result = compare(*confirmations[best["case"]], margin=margin)
+        return {"items": confirmations[best["case"]][0].items, "seeds": list(seeds), "comparison": result.to_dict(),
+                "verdict": result.verdict}
+
+    monkeypatch.setattr(study_module, "confirm_choice", fake_confirm)
+    hand = create_trial(value=0.5, params={"x": 0.0}, distributions={"x": FloatDistribution(0, 10)},
+                        user_attrs={"hand_set": True, "overrides": {"case": "hand"}})
+    hand.number = 0
+    trials = {}
+    for number, case in enumerate(("clearly", "equal", "barely"), start=1):
+        trials[case] = create_trial(value=0.9, params={"x": float(number)}, distributions={"x": FloatDistribution(0, 10)},
+                                    user_attrs={"overrides": {"case": case}})
+        trials[case].number = number
+    seeds = (101, 102, 103)
+    chosen, why, record = choose(trials["clearly"], hand, AUDIO, 0.0, seeds, complete=3, minimum=3)
+    assert chosen.number == 1 and record["verdict"] == "better" and "confirmed" in why
+    chosen, why, record = choose(trials["equal"], hand, AUDIO, 0.0, seeds, complete=3, minimum=3)
+    assert chosen.number == 0 and record["verdict"] == "no difference shown"
+    chosen, why, record = choose(trials["barely"], hand, AUDIO, 0.0, seeds, complete=3, minimum=3)
+    assert chosen.number == 0 and record["verdict"] == "no difference shown"  # +0.02 with 3 seeds: not shown
+    chosen, why, record = choose(trials["clearly"], hand, AUDIO, 0.5, seeds, complete=3, minimum=3)
+    assert chosen.number == 0 and record["comparison"]["difference"]["low"] < 0.5  # a margin it cannot clear
+    assert calls == ["clearly", "equal", "barely", "clearly"]
+    chosen, why, record = choose(trials["clearly"], hand, AUDIO, 0.0, seeds, complete=2, minimum=3)
+    assert chosen.number == 0 and "searched too little" in why and record is None and len(calls) == 4
+    chosen, why, record = choose(hand, hand, AUDIO, 0.0, seeds, complete=3, minimum=3)
+    assert chosen.number == 0 and record is None and len(calls) == 4  # the hand-set won: nothing to confirm
 
 
-def test_the_best_trial_is_chosen_only_when_the_interval_of_its_gain_clears_the_margin():
-    rng = np.random.default_rng(0)
-    truth = rng.integers(0, 4, 200).tolist()
-    wrong = [(t + 1) % 4 for t in truth]
-    study = optuna.create_study(direction="maximize")
-    study.add_trials([_trial(0, 0.5, [t if k % 2 else w for k, (t, w) in enumerate(zip(truth, wrong))], truth, True),
-                      _trial(1, 0.9, [t if k % 10 else w for k, (t, w) in enumerate(zip(truth, wrong))], truth),
-                      _trial(2, 0.51, [t if (k % 2 or k == 0) else w for k, (t, w) in enumerate(zip(truth, wrong))],
-                             truth)])
-    hand, clearly, barely = study.trials
+def test_the_confirmation_trains_fresh_seeds_on_the_items_that_ranked_no_trial(tiny_variant, tmp_path, project_dir):
+    """Two configurations of a search, each trained with the confirm seeds: answers on the validation items that
+    the trials were not ranked on, and the paired comparison of the two."""
+    from avemo.tuning.study import confirm_choice
 
-    chosen, why, gain = choose(clearly, hand, 0.0, complete=3, minimum=3)
-    assert chosen.number == clearly.number and gain["verdict"] == "better" and gain["difference"]["low"] > 0
-    chosen, why, gain = choose(barely, hand, 0.0, complete=3, minimum=3)  # one more item right: within the noise
-    assert chosen.number == hand.number and gain["verdict"] == "no difference shown" and "does not clear" in why
-    chosen, why, gain = choose(clearly, hand, 0.45, complete=3, minimum=3)  # a margin the interval cannot clear
-    assert chosen.number == hand.number and gain["difference"]["low"] < 0.45
-    chosen, why, gain = choose(clearly, hand, 0.0, complete=2, minimum=3)
-    assert chosen.number == hand.number and "searched too little" in why and gain is None
+    params, splits = project_dir
+    storage = f"journal:{tmp_path / 'c.log'}"
+    result = tune(params, tiny_variant, splits, tmp_path, storage, trials=1, min_complete=1)
+    study, config = load(result["study"], storage)
+    record = confirm_choice(config, {"train.loop.lr": 0.005}, {"train.loop.lr": 0.001}, (11, 12), 0.0)
+    ranked = set(study.trials[0].user_attrs["val_predictions"]["items"])
+    assert record["seeds"] == [11, 12] and ranked and record["items"]
+    assert ranked.isdisjoint(record["items"])  # the items that chose a trial never judge it
+    assert len(record["ua"]["best"]) == len(record["ua"]["hand_set"]) == 2
+    comparison = record["comparison"]
+    assert comparison["parts"]["paired_seeds"] and comparison["parts"]["items"] == len(record["items"])
+    assert comparison["difference"]["estimate"] == pytest.approx(np.mean(record["ua"]["best"]) -
+                                                                 np.mean(record["ua"]["hand_set"]))
+    assert record["verdict"] == comparison["verdict"]

@@ -2,11 +2,13 @@
 
 The method: the first trial is the hand-set recipe of params.yaml (where the space can express it),
 so the search never ends below its starting point; TPE samples the rest, the pruner stops trials
-that trail, every trial answers the validation items. The budget is a number of trials of a number
-of epochs, the same on any corpus and machine (a time limit, where set, is reported as such). The
-`*_best` stages train the best trial only if the 95 % interval of its paired gain over the hand-set
-trial, on the same validation items, lies above `tune.min_gain`; a search that completed fewer than
-`min_complete` trials says that it searched too little. The study's name is a hash of what it
+that trail, every trial is ranked on the selection half of the validation items. The budget is a
+number of trials of a number of epochs, the same on any corpus and machine (a time limit, where set,
+is reported as such). What chose the best trial never judges it: the `*_best` stages train it only
+if its configuration, trained again with fresh seeds (`tune.confirm_seeds`) beside the hand-set one,
+beats it on the confirmation half of the validation items (never used to rank) by the project's
+interval rule (stats.py) above `tune.min_gain`; a search that completed fewer than `min_complete`
+trials says that it searched too little. The study's name is a hash of what it
 searches, not of its budget: raising `trials` and re-running adds only the missing trials.
 """
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     workers = params.tune.workers if args.workers is None else args.workers
     started = time.time()
     study = run_search(config, frame, storage, workers)
-    summary = summarise(study, config, params.tune.min_gain)
+    summary = summarise(study, config, params.tune.min_gain, params.tune.confirm_seeds)
     write_outputs(summary, study, config, args, time.time() - started)
     console.print(f"tune {args.family}: study {study.study_name} in {redact(storage)}: {summary['trials']}; "
                   f"best validation UA {summary['best']['val_ua']:.3f} (trial {summary['best']['trial']}); "
@@ -90,6 +92,8 @@ def run_search(config, frame, storage_url: str, workers: int):
     """Create (or continue) the study, open its MLflow parent run, run the workers, return the study."""
     from dataclasses import asdict
 
+    import warnings
+
     import optuna
     from optuna.trial import TrialState
 
@@ -102,6 +106,9 @@ def run_search(config, frame, storage_url: str, workers: int):
                                 storage=open_storage(storage_url, config.heartbeat_s, config.grace_s, config.max_retry),
                                 sampler=optuna.samplers.TPESampler(seed=config.seed),
                                 pruner=make_pruner(config.pruner, config.epochs))
+    with warnings.catch_warnings():  # experimental in Optuna 5, stable in use: optuna-dashboard's objective label
+        warnings.simplefilter("ignore")
+        study.set_metric_names(["validation UA (selection half)"])
     if not study.trials:  # the hand-set recipe first: the search never ends below its starting point
         knobs = knobs_of(config.typed(), config.space, config.family)
         if knobs is not None:
@@ -162,7 +169,7 @@ def dashboard_tags(name: str, storage_url: str) -> dict[str, str]:
     return {"optuna.dashboard": command, "mlflow.note.content": note}
 
 
-def summarise(study, config, min_gain: float) -> dict:
+def summarise(study, config, min_gain: float, confirm_seeds: tuple[int, ...]) -> dict:
     """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why.
 
     The training stages depend on this file, so it holds what the search decided and nothing that
@@ -178,36 +185,46 @@ def summarise(study, config, min_gain: float) -> dict:
     best = study.best_trial
     hand_set = next((t for t in complete if t.user_attrs.get("hand_set")), None)
     minimum = config.min_complete
-    chosen, why, gain = choose(best, hand_set, min_gain, len(complete), minimum)
+    chosen, why, confirmation = choose(best, hand_set, config, min_gain, confirm_seeds, len(complete), minimum)
     limit_hit = config.timeout_s is not None and counts["complete"] + counts["pruned"] < config.trials
     return {"study": study.study_name, "stage": config.stage,
             "budget": {"trials": config.trials, "epochs_per_trial": config.epochs, "timeout_s": config.timeout_s,
                        "min_complete": minimum},
             "trials": counts, "time_limit_reached": limit_hit, "searched_enough": len(complete) >= minimum,
+            "selection_items": len(best.user_attrs["val_predictions"]["items"]),
             "best": {"trial": best.number, "val_ua": best.value, "params": best.params},
             "hand_set": {"trial": hand_set.number, "val_ua": hand_set.value} if hand_set else None,
-            "gain": gain, "chosen": {"trial": chosen.number, "overrides": chosen.user_attrs["overrides"], "why": why},
+            "confirmation": confirmation,
+            "chosen": {"trial": chosen.number, "overrides": chosen.user_attrs["overrides"], "why": why},
             "sampler_seed": config.seed, "pruner": config.pruner}
 
 
-def choose(best, hand_set, min_gain: float, complete: int, minimum: int):
-    """The trial the `*_best` stages train: the best one only if its gain's interval clears the margin."""
-    from avemo.stats import BETTER, Predictions, compare
+def choose(best, hand_set, config, min_gain: float, seeds: tuple[int, ...], complete: int, minimum: int):
+    """(the trial the `*_best` stages train, why, the confirmation record or None).
+
+    The best trial is kept only if the confirmation (fresh seeds, the items that did not rank it) finds its
+    configuration better than the hand-set one by the interval rule, above `min_gain`.
+    """
+    from avemo.stats import BETTER
+    from avemo.tuning.study import confirm_choice
 
     if hand_set is None or best.number == hand_set.number:
         return best, "the best trial" + (" (the hand-set params)" if hand_set else ""), None
     if complete < minimum:
         return hand_set, (f"the hand-set params: the search searched too little ({complete} completed trials, "
                           f"fewer than min_complete={minimum}), so nothing was chosen"), None
-    a, b = (Predictions(**{**t.user_attrs["val_predictions"], "y_pred": [t.user_attrs["val_predictions"]["y_pred"]],
-                           "seeds": ["trial"]}) for t in (best, hand_set))
-    gain = compare(a, b, margin=min_gain)
-    d = gain.difference
-    interval = f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
-    if gain.verdict == BETTER:
-        return best, f"the best trial: its validation-UA gain over the hand-set params is {interval}", gain.to_dict()
-    return hand_set, (f"the hand-set params: the best trial's validation-UA gain {interval} (paired, 95 % interval "
-                      f"over the validation items) does not clear tune.min_gain={min_gain}"), gain.to_dict()
+    print(f"tune {config.family}: trial {best.number} ranked best; confirming it against the hand-set params with "
+          f"seeds {list(seeds)} on the confirmation half of the validation items", flush=True)
+    confirmation = confirm_choice(config, best.user_attrs["overrides"], hand_set.user_attrs["overrides"], seeds,
+                                  min_gain, on_seed=lambda arm, seed: print(f"  confirm {arm} seed {seed} done",
+                                                                            flush=True))
+    d = confirmation["comparison"]["difference"]
+    how = (f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (paired, 95 % interval over the "
+           f"{len(confirmation['items'])} confirmation items and seeds {list(seeds)}, which ranked no trial)")
+    if confirmation["verdict"] == BETTER:
+        return best, f"the best trial ({best.number}), confirmed: its configuration's gain over the hand-set params is {how}", confirmation
+    return hand_set, (f"the hand-set params: the best trial's ({best.number}) gain over them, confirmed with fresh "
+                      f"seeds, is {how}: {confirmation['verdict']}, not above tune.min_gain={min_gain}"), confirmation
 
 
 def write_outputs(summary: dict, study, config, args: argparse.Namespace, seconds: float) -> None:

@@ -196,8 +196,9 @@ class SurplusTrial(Exception):
 def objective(trial: optuna.Trial, config: SearchConfig, hooks: TrialHooks) -> float:
     """One trial = one call of the training recipe with the sampled params; returns validation UA.
 
-    The trial keeps its answers on the validation items (`val_predictions`), so that choosing a
-    trial over the hand-set one is a paired comparison on the same items, with an interval.
+    The value is the validation UA on the selection half of the validation items (`train_candidate`); the
+    trial keeps its answers there (`val_predictions`) for the record. Whether the best trial beats the
+    hand-set one is settled elsewhere, on other items and seeds (`confirm_choice`).
     """
     trial.set_user_attr("worker", worker_id())
     ahead = [t for t in trial.study.get_trials(deepcopy=False, states=IN_FLIGHT) if t.number < trial.number]
@@ -239,12 +240,28 @@ def _end(trial: optuna.Trial, hooks: TrialHooks, state: str, reason: str, value:
 
 
 def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params, report) -> tuple[float, dict[str, Any]]:
-    """Train the trial's model; its validation UA and its answers on the validation items."""
+    """Train the trial's model; its validation UA and its answers on the selection half of the validation items."""
+    folder = Path(".avemo") / "trials" / f"{trial.study.study_name}-{trial.number}"
+    value, selection, _ = train_candidate(config, params, params.train.loop.seed, folder, report)
+    return value, selection
+
+
+def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Path,
+                    report=None) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """One configuration trained with one seed: (the selection half's validation UA, that half's answers, the
+    confirmation half's answers).
+
+    The validation items are split once for the study (`confirmation_half`): the loop, the pruner and the
+    ranking see only the selection half; the confirmation half answers only after training, for
+    `confirm_choice`, so the items that choose a trial never judge it.
+    """
     from torch.utils.data import DataLoader
 
+    from avemo.data.subsets import confirmation_half
     from avemo.determinism import pick_device, pin_torch
     from avemo.training.loop import predict
     from avemo.training.recipe import (
+        Splits,
         StageData,
         build_datasets,
         fit,
@@ -257,17 +274,54 @@ def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params, repor
     d = config.data
     data = build_datasets(config.family, params, StageData(Path(d["audio"]), d["video"] and Path(d["video"]),
                                                            Path(d["splits"])), class_set(params.labels))
-    seed = params.train.loop.seed
+    confirming = confirmation_half(data.val.items, config.seed)
+    selection, confirmation = data.val.restricted(~confirming), data.val.restricted(confirming)
+    data = Splits(data.train, selection, data.test)
     inits = {k: d.get(k) and Path(d[k]) for k in ("init_audio", "init_video", "init_pretrained")}
     init = fusion_init(params.train.fusion_init, inits, seed) if config.family == "fusion" else (None, None)
     model = prepare_model(model_spec(config.family, params, data), data, seed, init)
-    folder = Path(".avemo") / "trials" / f"{trial.study.study_name}-{trial.number}"
     try:
         history = fit(model, config.family, params, data, seed, folder, on_epoch=report)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    _, y_true, probabilities = predict(model, DataLoader(data.val, batch_size=64), pick_device(params.train.loop.device))
+    device = pick_device(params.train.loop.device)
+    answers = []
+    for part in (selection, confirmation):
+        _, y_true, probabilities = predict(model, DataLoader(part, batch_size=64), device)
+        answers.append({"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
+                        "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes})
     value = history.epochs[-1]["val_ua"] if params.train.loop.select == "last" else history.best_score
-    answers = {"items": list(data.val.items["clip_id"]), "y_true": y_true.tolist(),
-               "y_pred": probabilities.argmax(axis=1).tolist(), "classes": data.val.classes}
-    return value, answers
+    return value, answers[0], answers[1]
+
+
+def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tuple[int, ...], margin: float,
+                   on_seed=None) -> dict:
+    """The best trial's configuration against the hand-set one, each trained again with fresh `seeds`, paired on
+    the confirmation half of the validation items: the comparison (stats.compare) that decides the search.
+
+    Fresh seeds and fresh items: the trial that won on the selection half with its one seed carries both
+    kinds of luck (the winner's curse); neither is in this comparison.
+    """
+    from avemo.stats import Predictions, compare
+
+    arms = {}
+    for name, overrides in (("best", best), ("hand_set", hand_set)):
+        params = config.typed().override({**overrides, f"train.{config.family}.epochs": config.epochs})
+        runs = []
+        for seed in seeds:
+            folder = Path(".avemo") / "trials" / f"confirm-{config.family}-{name}-{seed}"
+            runs.append(train_candidate(config, params, seed, folder)[2])
+            if on_seed:
+                on_seed(name, seed)
+        arms[name] = Predictions(runs[0]["items"], runs[0]["y_true"], [r["y_pred"] for r in runs],
+                                 [str(s) for s in seeds], runs[0]["classes"])
+    result = compare(arms["best"], arms["hand_set"], margin=margin)
+    return {"items": arms["best"].items, "seeds": list(seeds), "comparison": result.to_dict(),
+            "verdict": result.verdict,
+            "ua": {name: [float(v) for v in _per_seed_ua(p)] for name, p in arms.items()}}
+
+
+def _per_seed_ua(p) -> list[float]:
+    from avemo.metrics import classification_metrics
+
+    return [classification_metrics(p.y_true, pred, p.classes)["ua"] for pred in p.y_pred]
