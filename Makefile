@@ -15,7 +15,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro study test bench deps ui tracking-server dashboard serve screenshots plots clean
+.PHONY: install repro study test bench deps ui tracking-server dashboard serve screenshots plots exps clean
 
 install: $(STAMP) $(PLOTS_PAGE)
 
@@ -81,6 +81,11 @@ serve: $(STAMP)
 # network needed); the others (the study's, before `make study`) named.
 plots: $(PLOTS_PAGE)
 	$(BIN)/python -m avemo.plots_page --show
+
+# The experiments in 160 columns: each model's test UA with its interval and the knobs that differ
+# (`dvc exp show` itself prints 360-odd columns). ARGS go to dvc exp show, e.g. make exps ARGS="-A".
+exps:
+	$(BIN)/python -m avemo.exps $(ARGS)
 
 # Screenshots of the MLflow UI for README (needs Debian's chromium: apt-get install chromium).
 screenshots: $(STAMP)
