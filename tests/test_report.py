@@ -27,12 +27,16 @@ def answers(right: float, seed: int = 0, seeds: int = 3) -> Predictions:
     return Predictions(ITEMS, TRUTH, rows, [str(s) for s in range(seeds)], CLASSES)
 
 
-def log(experiment: str, stage: str, predictions: Predictions, tmp_path) -> str:
-    """A finished run of a stage as the frame leaves it: figures with intervals, and its predictions."""
+AUDIO_MD5 = "data.data/processed/audio/full-raw/clips.parquet"
+
+
+def log(experiment: str, stage: str, predictions: Predictions, tmp_path, **tags) -> str:
+    """A finished run of a stage as the frame leaves it: figures with intervals, lineage tags, its predictions."""
     interval = figure(predictions)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({"dvc_stage": stage})
+        mlflow.set_tags({"dvc_stage": stage, "class_set": "standard4", "split_scheme": "fixed", "split_fold": "0",
+                         AUDIO_MD5: "0f0f", **{k.replace("__", "."): v for k, v in tags.items()}})
         mlflow.log_metrics({"test_ua_mean": interval.estimate, "test_ua_low": interval.low,
                             "test_ua_high": interval.high})
         folder = tmp_path / "answers" / run.info.run_id
@@ -55,7 +59,12 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     best = log("avemo-audio", "train_audio_best", answers(0.8), tmp_path)
     log("avemo-audio", "baseline@audio", answers(0.5, seed=1, seeds=1), tmp_path)
-    log("avemo-audio", "train_audio_aug", answers(0.8, seed=2), tmp_path)  # the same skill: no difference shown
+    log("avemo-audio", "train_audio_aug", answers(0.8), tmp_path)  # the same answers: no difference shown
+    # not pairs: a run on another class set, and a run on another version of the audio variant
+    log("avemo-video", "train_video", answers(0.7, seed=5), tmp_path, class_set="paper3")
+    log("avemo-video", "baseline@video", answers(0.5, seed=6, seeds=1), tmp_path)
+    log("avemo-fusion", "train_fusion_best", answers(0.8, seed=7), tmp_path, **{AUDIO_MD5.replace(".", "__"): "a1a1"})
+    log("avemo-fusion", "baseline@fusion", answers(0.5, seed=8, seeds=1), tmp_path)
     grid = log("avemo-audio", "train_audio@cnn-full-raw", answers(0.7, seed=3), tmp_path)
     search = log("avemo-tune", "tune_audio", answers(0.7, seed=4), tmp_path)  # the search's parent run
     for k, right in enumerate((0.6, 0.7, 0.65, 0.75)):
@@ -65,7 +74,8 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
                       "budget": {"trials": 10, "epochs_per_trial": 12, "timeout_s": None, "min_complete": 3},
                       "time_limit_reached": False, "searched_enough": True,
                       "best": {"trial": 3, "val_ua": 0.7011, "params": {}}, "hand_set": {"trial": 0, "val_ua": 0.6802},
-                      "gain": None, "chosen": {"trial": 0, "overrides": {}, "why": "the hand-set params: ..."},
+                      "selection_items": 47, "confirmation": None,
+                      "chosen": {"trial": 0, "overrides": {}, "why": "the hand-set params: ..."},
                       "stage": "tune_audio"}}
     text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune)
 
@@ -75,6 +85,11 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     assert f"`{grid[:8]}`" in row(text, "| cnn |")
     # Verdicts come from the intervals: 0.8 against 0.5 is better; the same skill again shows no difference.
     assert "**better**" in row(text, "| audio | `standard4`")
+    reference = next(r for r in mlflow.search_runs(experiment_names=["avemo-audio"], output_format="list")
+                     if r.data.tags["dvc_stage"] == "baseline@audio")
+    assert f"`{best[:8]}` - `{reference.info.run_id[:8]}`" in row(text, "| audio | `standard4`")  # both runs named
+    assert "not a pair: `class_set` is paper3" in row(text, "| video | `standard4`")
+    assert f"not a pair: `{AUDIO_MD5}` is a1a1" in row(text, "| audio + video | `standard4`")
     assert "**no difference shown**" in row(text, "| on - off |")
     # Leave-one-session-out: five folds (fold 4 is the headline run), their mean and a t-interval over folds.
     loso = row(text.split("## 6.")[1], "| audio | ")
@@ -85,7 +100,7 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
         f"| `{search[:8]}` |")  # the search's run, found in the store
     # Stages that did not run show the gap and the exact command, never a zero.
     assert "— (gap: `dvc repro study/dvc.yaml:train_audio@cnn_lstm-full-clean`, or `make study`)" in text
-    assert "— (gap: `dvc repro train_video`, or `make study`)" in text
+    assert "— (gap: `dvc repro study/dvc.yaml:train_video_3class`, or `make study`)" in text
     assert "— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)" in text
     assert not re.search(r"\| 0\.000", text)
     assert "52.23" in text  # the study's numbers in their own column

@@ -3,8 +3,9 @@
 Every cell is the newest finished run of one DVC stage in the store (the stage tag names it), shown
 as its mean over seeds with the 95 % interval over test items and seeds; every comparison is a
 paired difference on the same test items (an unpaired one where the test sets differ, said so),
-with its interval and the verdict the interval earns (stats.py); an open verdict says how many
-seeds would settle it, or that the test items are the limit. A cell whose run is not in the store
+with its interval and the verdict the interval earns (stats.py), naming both runs; two runs are
+paired only when their class sets, splits and the md5s of the inputs they share agree, and a pair
+that is not one is shown refused, with what differs. A cell whose run is not in the store
 shows the gap and the exact command that fills it. The study's own numbers (PAPER.md) and the
 field's published leave-one-session-out figures stand in their own columns, each with its protocol.
 """
@@ -26,8 +27,10 @@ from mlflow.entities import Run  # noqa: E402
 
 from avemo.params import Params  # noqa: E402
 from avemo.stats import (  # noqa: E402
+    METHOD,
     Comparison,
     Interval,
+    NotAPair,
     Predictions,
     compare,
     compare_folds,
@@ -107,24 +110,56 @@ class Cell:
         return None if self.run is None else self.store.answers(self.run)
 
 
-def verdict_text(c: Comparison | None, what: str = "", unpaired: bool = False) -> str:
+def verdict_text(c: "Comparison | Refused | None", what: str = "", unpaired: bool = False) -> str:
     if c is None:
         return "—"
+    if isinstance(c, Refused):
+        return f"{what}— (not a pair: {c.reason})"
     d = c.difference
     text = f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]: **{c.verdict}**"
     if unpaired:
         text += " (unpaired: other test items)"
-    if c.verdict == "no difference shown":
-        text += (f"; about {c.seeds_needed} seeds per arm would decide it" if c.seeds_needed else
-                 f"; {c.note}" if c.note else "")
+    if c.note:
+        text += f"; {c.note}"
     return f"{what}{text}"
 
 
-def vs(a: Cell, b: Cell, paired: bool = True) -> Comparison | None:
-    """a minus b in test UA, when both runs exist."""
+@dataclass(frozen=True)
+class Refused:
+    """Two runs that a comparison cannot put side by side, and why."""
+
+    reason: str
+
+
+#: Tags two paired runs must agree on (besides the md5 of every input file both read).
+PAIRED_TAGS = ("class_set", "split_scheme", "split_fold")
+
+
+def pairing_problem(a: Run, b: Run, paired: bool) -> str | None:
+    """What makes two runs' test answers not a pair: another class set, another split (paired only), or another
+    version of an input file that both read (the `data.<path>` md5 tags)."""
+    ta, tb = a.data.tags, b.data.tags
+    keys = PAIRED_TAGS if paired else PAIRED_TAGS[:1]
+    keys += tuple(sorted(k for k in ta if k.startswith("data.") and k in tb))
+    for key in keys:
+        if key in ta and key in tb and ta[key] != tb[key]:
+            return f"`{key}` is {ta[key][:12]} in `{a.info.run_id[:8]}`, {tb[key][:12]} in `{b.info.run_id[:8]}`"
+    return None
+
+
+def vs(a: Cell, b: Cell, paired: bool = True) -> "Comparison | Refused | None":
+    """a minus b in test UA, when both runs exist and are a pair; the comparison's note names both runs."""
     if a.run is None or b.run is None:
         return None
-    return compare(a.answers(), b.answers(), paired=paired)
+    problem = pairing_problem(a.run, b.run, paired)
+    if problem:
+        return Refused(problem)
+    try:
+        c = compare(a.answers(), b.answers(), paired=paired)
+    except NotAPair as exc:
+        return Refused(str(exc))
+    runs = f"`{a.run.info.run_id[:8]}` - `{b.run.info.run_id[:8]}`"
+    return Comparison(c.difference, c.verdict, c.margin, f"{runs}; {c.note}" if c.note else runs, c.per_seed, c.parts)
 
 
 def _row(*cells: str) -> str:
@@ -167,10 +202,13 @@ def header(params: Params, corpus: dict) -> list[str]:
             "every cell names its MLflow run (the tags hold the md5 of each input file, and the versions and "
             "threads that made it).", "",
             "Figures are test UA (unweighted accuracy: mean recall over the classes), the mean over the seeds "
-            f"{list(params.train.seeds)}, with its 95 % interval `[low, high]` over the test items and the seeds "
-            "(hierarchical bootstrap). A comparison is the paired difference on the same test items and seeds, with "
-            "its interval; its verdict comes from the interval alone: **better** or **worse** when it excludes 0, "
-            "**no difference shown** otherwise. **The study's column** is its single-run validation accuracy (WA, %) "
+            f"{list(params.train.seeds)}, with its 95 % interval `[low, high]` over the test items and the seeds, "
+            "each counted once (docs/statistics.md: " + METHOD + "). A comparison is the paired difference on the "
+            "same test items and seeds, with its interval and the two runs it compares; its verdict comes from the "
+            "interval alone: **better** or **worse** when it excludes 0, **no difference shown** otherwise. Two runs "
+            "are compared only when their class sets, splits and shared inputs (md5) agree. With 3 seeds that "
+            "disagree the interval is wide (t tails on 2 degrees of freedom): an open verdict is what 3 seeds can "
+            "say, measured in docs/statistics.md. **The study's column** is its single-run validation accuracy (WA, %) "
             "on a random 80/20 split of real IEMOCAP made after over-sampling (copies of one clip on both sides): "
             "neither speaker-independent nor from this corpus, shown for orientation only.", ""]
 
@@ -267,9 +305,12 @@ def loso(store: Store, params: Params) -> list[str]:
     """Per fold, the mean over the five folds and a t-interval over the folds; fold 4 is the fixed split."""
     folds = list(params.study.loso_folds)
     lines = ["## 6. Leave-one-session-out (5 folds, test UA): the field's protocol", "",
-             "Fold k tests Session k+1 and validates on the session before it; the search ran once, on the fixed "
-             "split, and its choice is evaluated on every fold. Fold 4 (test Session 5, validate Session 4) is the "
-             "fixed split itself: its cells are the headline stages' runs. Mean over the folds with a 95 % t-interval "
+             "Fold k tests Session k+1 and validates on the session before it. No search shapes a fold: folds 0-3 "
+             "train the hand-set recipe of params.yaml, not the search's choice (the search validates on Session 4, "
+             "fold 3's test session). The hand-set recipe was itself set in earlier rounds by looking at this "
+             "corpus's fixed split (validation Session 4, test Session 5: docs/recipe.md), so on the embedded corpus "
+             "no fold is wholly free of it; on real IEMOCAP it was set on none of its sessions. Fold 4 (test Session "
+             "5, validate Session 4) is the fixed split itself: its cells are the headline stages' runs. Mean over the folds with a 95 % t-interval "
              "over the folds (sessions are the unit); deep minus reference paired by fold.", ""]
     rows, per_model = [], {}
     for family, train_stage, headline, reference, headline_ref in (
@@ -294,25 +335,32 @@ def loso(store: Store, params: Params) -> list[str]:
 
 
 def search(store: Store, tune: dict[str, dict]) -> list[str]:
-    lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", ""]
+    lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", "",
+             "Trials are ranked on a selection half of the validation utterances (per speaker and class). What chose "
+             "the best trial never judges it: its configuration and the hand-set one are trained again with fresh "
+             "seeds (`tune.confirm_seeds`) and compared on the other half, which ranked no trial; the final models "
+             "train the best trial only if that comparison says **better**.", ""]
     if not tune:
         return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", ""]
     rows = []
     for family, r in tune.items():
         hand = r.get("hand_set")
-        gain = r.get("gain")
+        confirmation = r.get("confirmation")
         counts = r["trials"]
         budget = r["budget"]
         done = (f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed of "
                 f"{budget['trials']} x {budget['epochs_per_trial']} epochs"
                 + (" (time limit reached)" if r.get("time_limit_reached") else "")
                 + ("" if r.get("searched_enough", True) else " — **searched too little to choose**"))
+        confirmed = (verdict_text(Comparison.from_dict(confirmation["comparison"])) +
+                     f" ({len(confirmation['items'])} items, seeds {confirmation['seeds']})"
+                     if confirmation else "— (the hand-set params ranked best: nothing to confirm)")
         rows.append([family, done, f"{hand['val_ua']:.3f}" if hand else "— (the space cannot express it)",
-                     f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']})",
-                     verdict_text(Comparison.from_dict(gain)) if gain else "—",
-                     r["chosen"]["why"], _run_id(store.by_stage.get(r.get("stage", f"tune_{family}")))])
-    lines += _table(["search", "trials", "hand-set", "best found", "best - hand-set (paired, validation items)",
-                     "the final models train", "MLflow parent run"], rows)
+                     f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']}, {r.get('selection_items', '?')} items)",
+                     confirmed, r["chosen"]["why"], _run_id(store.by_stage.get(r.get("stage", f"tune_{family}")))])
+    lines += _table(["search", "trials", "hand-set (selection half)", "best found (selection half)",
+                     "best - hand-set, fresh seeds, confirmation half", "the final models train", "MLflow parent run"],
+                    rows)
     return lines + [""]
 
 

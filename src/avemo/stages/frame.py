@@ -25,11 +25,11 @@ import pandas as pd
 
 from avemo.params import Params, set_changes
 from avemo.reports import check_reconciled, write_json, write_table
-from avemo.stats import LEVEL, METRICS, REPLICATES, Predictions, figure
+from avemo.stats import LEVEL, METHOD, METRICS, REPLICATES, Predictions, figure
 from avemo.tracking import fingerprint, git_commit, input_hashes
 
 #: How every interval in a metrics file was made (stats.py).
-INTERVAL_METHOD = {"level": LEVEL, "method": "hierarchical bootstrap over test items and seeds",
+INTERVAL_METHOD = {"level": LEVEL, "method": METHOD,
                    "replicates": REPLICATES}
 
 
