@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from avemo.baselines import run_reference
+from avemo.baselines import REFERENCES, run_reference
 from avemo.determinism import pin_torch
 from avemo.labels import class_set
 from avemo.params import Params, load_params
@@ -97,9 +97,10 @@ def default_budget(params: Params, tmp: Path) -> None:
     found = [search(params, tune.workers, tune.pruner, s, fam.trials, fam.timeout_s, tmp)["best"] for s in (0, 1, 2)]
     pin_torch(params.train.threads, params.compute.cpu_isa)
     default = [hand_set(params, s, fam.epochs) for s in (0, 1, 2)]
-    reference = run_reference("audio", AUDIO, None, pd.read_parquet("data/interim/utterances.parquet"),
-                              pd.read_parquet(SPLITS), class_set(params.labels), params.train.fold,
-                              params.train.missing_video, params.baseline)["val"]["ua"]
+    reference = run_reference(REFERENCES["audio"], AUDIO, None, None,
+                              pd.read_parquet("data/interim/utterances.parquet"), pd.read_parquet(SPLITS),
+                              class_set(params.labels), params.train.fold, params.train.missing_video,
+                              params.baseline)["val"]["ua"]
     for name, values in (("search, best trial", found), ("hand-set params", default)):
         print(f"{name:>20s}: {np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}  "
               f"({', '.join(f'{v:.3f}' for v in values)})")

@@ -5,10 +5,13 @@ import json
 from pathlib import Path
 
 ROWS = [("baseline-audio", "logistic regression on log-mel statistics (reference)"),
+        ("baseline-egemaps", "logistic regression on openSMILE eGeMAPS (the field's reference)"),
+        ("baseline-egemaps_svm", "SVM (RBF) on openSMILE eGeMAPS (the field's reference)"),
         ("train_audio_best", "audio, best searched model"),
         ("baseline-video", "logistic regression on face statistics (reference)"),
         ("train_video", "video 3-D CNN"),
         ("baseline-fusion", "logistic regression on both (reference)"),
+        ("baseline-egemaps_fusion", "logistic regression on eGeMAPS and face statistics (reference)"),
         ("train_fusion_best", "audio + video two-stream, best searched")]
 
 

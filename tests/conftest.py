@@ -79,6 +79,20 @@ def tiny_video(tiny_variant, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_egemaps(tiny_variant, tiny_utterances, tmp_path_factory) -> Path:
+    """The egemaps stage's folder for the tiny clip3s-raw variant (features.parquet)."""
+    import pandas as pd
+
+    from avemo.egemaps import egemaps_table
+
+    out = tmp_path_factory.mktemp("egemaps") / "clip3s-raw"
+    out.mkdir()
+    table, _ = egemaps_table(pd.read_parquet(tiny_variant / "clips.parquet"), tiny_utterances, workers=2)
+    table.to_parquet(out / "features.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def empty_mlflow_store(tmp_path_factory) -> Path:
     """An MLflow SQLite store with its schema migrated: creating one costs seconds, copying it nothing."""
     import mlflow

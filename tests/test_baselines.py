@@ -11,6 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from tests.conftest import details, run_stage
 
@@ -41,7 +42,7 @@ def test_baseline_audio_equals_a_logistic_regression_fitted_here(tiny_variant, t
     params, splits = project_dir
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
-    run_stage(params, "baseline", "--family", "audio", "--audio", tiny_variant, "--utterances", utterances,
+    run_stage(params, "baseline", "--reference", "audio", "--audio", tiny_variant, "--utterances", utterances,
               "--splits", splits, "--stage", "baseline@audio", "--metrics", tmp_path / "metrics.json",
               "--details", tmp_path / "details", "--model-out", tmp_path / "audio.joblib")
     summary = details(tmp_path / "details")
@@ -76,7 +77,7 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     utterances = tmp_path / "utterances.parquet"
     tiny_utterances.to_parquet(utterances)
     for family in ("video", "fusion"):
-        run_stage(params, "baseline", "--family", family, "--audio", tiny_variant, "--video", tiny_video[0],
+        run_stage(params, "baseline", "--reference", family, "--audio", tiny_variant, "--video", tiny_video[0],
                   "--utterances", utterances, "--splits", splits, "--stage", f"baseline@{family}",
                   "--metrics", tmp_path / f"{family}.json", "--details", tmp_path / family,
                   "--model-out", tmp_path / f"{family}.joblib")
@@ -101,3 +102,74 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     assert video["test"]["wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
     run = mlflow.get_run(fusion["mlflow_run_id"])
     assert run.data.params["n_features"] == str(83 + 750)
+
+
+def test_the_stage_offers_every_reference_row():
+    from avemo.baselines import REFERENCES
+    from avemo.stages.baseline import REFERENCE_NAMES
+
+    assert REFERENCE_NAMES == tuple(REFERENCES)
+    assert [r.name for r in REFERENCES.values() if r.needs_video] == ["video", "fusion", "egemaps_fusion"]
+
+
+def test_the_egemaps_references_weight_the_classes_as_balanced():
+    """On a table where the minority class needs its weight (30 vs 4 overlapping items), each eGeMAPS reference
+    answers as the field's balanced, standardised model does, and not as the unweighted one would."""
+    from avemo.baselines import REFERENCES, fit_reference
+    from avemo.params import Baseline
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (30, 3)), rng.normal(0.8, 1, (4, 3))]) * [1, 10, 100]
+    y = np.array([0] * 30 + [1] * 4)
+    grid = rng.normal(0.4, 1, (200, 3)) * [1, 10, 100]
+    p = Baseline()
+    for name, balanced, plain in (
+            ("egemaps", LogisticRegression(C=0.5, max_iter=5000, class_weight="balanced"),
+             LogisticRegression(C=0.5, max_iter=5000)),
+            ("egemaps_svm", SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced"),
+             SVC(kernel="rbf", C=1.0, gamma="scale"))):
+        scaler = StandardScaler().fit(X)
+        expected = balanced.fit(scaler.transform(X), y).predict(scaler.transform(grid))
+        assert (expected != plain.fit(scaler.transform(X), y).predict(scaler.transform(grid))).any()  # it matters
+        np.testing.assert_array_equal(fit_reference(X, y, REFERENCES[name], p).predict(grid), expected)
+
+
+@pytest.mark.slow
+def test_the_egemaps_references_fit_the_fields_models_on_the_same_items(tiny_variant, tiny_video, tiny_egemaps,
+                                                                       tiny_utterances, tmp_path, project_dir):
+    """Logistic regression (C 0.5) and RBF SVM, standardised and balanced, on the egemaps table; their test
+    predictions pair item by item with the log-mel reference's; eGeMAPS + faces beside the fusion models."""
+    params, splits = project_dir
+    utterances = tmp_path / "utterances.parquet"
+    tiny_utterances.to_parquet(utterances)
+    for name in ("audio", "egemaps", "egemaps_svm", "egemaps_fusion"):
+        run_stage(params, "baseline", "--reference", name, "--audio", tiny_variant, "--video", tiny_video[0],
+                  "--egemaps", tiny_egemaps, "--utterances", utterances, "--splits", splits,
+                  "--stage", f"baseline@{name}", "--metrics", tmp_path / f"{name}.json", "--details", tmp_path / name,
+                  "--model-out", tmp_path / f"{name}.joblib")
+
+    clips = with_roles(pd.read_parquet(tiny_variant / "clips.parquet"), pd.read_parquet(splits))
+    X = pd.read_parquet(tiny_egemaps / "features.parquet").set_index("clip_id").loc[clips["clip_id"]].to_numpy()
+    y = clips["class"].map(CLASSES.index).to_numpy()
+    train, test = (clips["role"] == "train").to_numpy(), (clips["role"] == "test").to_numpy()
+    scaler = StandardScaler().fit(X[train])
+    for name, model in (("egemaps", LogisticRegression(C=0.5, max_iter=5000, class_weight="balanced")),
+                        ("egemaps_svm", SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced"))):
+        predicted = model.fit(scaler.transform(X[train]), y[train]).predict(scaler.transform(X[test]))
+        shared = json.loads((tmp_path / name / "predictions.json").read_text())  # the format every stage writes
+        assert shared["items"] == clips.loc[test, "clip_id"].tolist()
+        assert shared["seeds"] == {"fit": predicted.tolist()} and shared["y_true"] == y[test].tolist()
+        summary = details(tmp_path / name)
+        assert summary["test"]["wa"]["mean"] == pytest.approx((predicted == y[test]).mean())
+        run = mlflow.get_run(summary["mlflow_run_id"])
+        assert run.data.params["n_features"] == "88" and run.data.params["features"] == "egemaps"
+        assert mlflow.get_experiment(run.info.experiment_id).name == "avemo-audio"
+        assert {d.dataset.name for d in run.inputs.dataset_inputs} == {tiny_variant.name, "splits",
+                                                                        f"egemaps-{tiny_egemaps.name}"}
+    logmel = json.loads((tmp_path / "audio" / "predictions.json").read_text())
+    assert json.loads((tmp_path / "egemaps" / "predictions.json").read_text()).keys() == logmel.keys()
+    assert logmel["items"] == shared["items"]  # the same test items: comparisons pair
+    fusion = details(tmp_path / "egemaps_fusion")
+    run = mlflow.get_run(fusion["mlflow_run_id"])
+    assert run.data.params["n_features"] == str(88 + 750)
+    assert mlflow.get_experiment(run.info.experiment_id).name == "avemo-fusion"

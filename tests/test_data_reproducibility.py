@@ -1,7 +1,7 @@
 """The data stages give the same bytes on another machine: two processes that look like two machines (other
 OpenBLAS kernels, other BLAS and OpenMP thread counts, numpy without its AVX-512 loops, other worker counts) write
-byte-identical corpora, tables, spectrograms and face frames. Without the pin (`compute.cpu_isa: native`) the same
-pair of processes writes other spectrograms: the test can fail."""
+byte-identical corpora, tables, spectrograms, face frames and eGeMAPS functionals. Without the pin
+(`compute.cpu_isa: native`) the same pair of processes writes other spectrograms: the test can fail."""
 
 import hashlib
 import os
@@ -22,7 +22,8 @@ TINY = {"seed": 3, "dialogues_per_session": 1, "turns_per_dialogue": 6, "max_sec
 
 
 def data_stages(folder: Path, env: dict, isa: str = "avx2", workers: int = 2) -> dict[str, str]:
-    """synth -> index -> split -> audio (two variants) -> video, each `avemo` verb in a fresh process; md5 per file."""
+    """synth -> index -> split -> audio (two variants) -> video -> egemaps, each `avemo` verb in a fresh process;
+    md5 per file."""
     folder.mkdir()
     params = project_params().override({"compute.cpu_isa": isa, **{f"synth.{k}": v for k, v in TINY.items()},
                                         "synth.workers": workers, "audio.workers": workers, "video.workers": workers})
@@ -35,7 +36,9 @@ def data_stages(folder: Path, env: dict, isa: str = "avx2", workers: int = 2) ->
                 *(["audio", "utterances.parquet", "--variant", v, "--out", f"audio/{v}", "--skipped", f"{v}.csv",
                    "--counts", f"{v}.json", "--figure", f"{v}.png"] for v in ("full-raw", "clip3s-clean")),
                 ["video", "audio/full-raw", "--out", "video", "--skipped", "video.csv", "--counts", "video.json",
-                 "--figures", "faces"]]
+                 "--figures", "faces"],
+                ["egemaps", "audio/full-raw", "--utterances", "utterances.parquet", "--out", "egemaps",
+                 "--skipped", "egemaps.csv", "--counts", "egemaps.json"]]
     for command in commands:
         proc = subprocess.run([sys.executable, "-m", "avemo.cli", *command], cwd=folder, env={**environ, **env},
                               capture_output=True, text=True)
@@ -50,6 +53,7 @@ def test_two_machines_write_byte_identical_data(tmp_path):
     other = data_stages(tmp_path / "other", ANOTHER_MACHINE, workers=1)
     assert sum(k.endswith(".wav") for k in this) >= 30 and this == other  # 5 sessions x 6 turns, at least
     assert "audio/clip3s-clean/spectrograms.npy" in this and "video/frames.npy" in this
+    assert "egemaps/features.parquet" in this  # openSMILE's functionals, bit for bit
 
     # What the pin does: unpinned, the same two machines compute other spectrograms (BLAS kernels and threads,
     # numpy's log10), while the corpus itself (stdlib and PyAV writing) does not depend on them.

@@ -1,17 +1,22 @@
-"""Reference models: a logistic regression on summary statistics, beside every deep model.
+"""Reference models beside every deep model: a linear model (or the field's SVM) on summary statistics.
 
-If a network cannot beat a linear model on the averages of its own input, it has not earned
-its cost. Same clips, same split roles, same class set and metrics as the deep models:
-- audio: per-band mean and standard deviation of a 40-band log-mel spectrogram (25 ms window,
+If a network cannot beat a linear model on the averages of its own input, nor the field's
+hand-crafted reference, it has not earned its cost. Same clips, same split roles, same class
+set and metrics as the deep models. Each reference is one row of REFERENCES: its features side
+by side, the deep models it stands beside, its model. The features:
+- logmel: per-band mean and standard deviation of a 40-band log-mel spectrogram (25 ms window,
   10 ms hop), RMS mean and standard deviation, and duration, from the clip's wav samples;
-- video: per-pixel mean and standard deviation over the clip's face frames (grey, 15 x 25);
-- fusion: both, side by side.
+- faces: per-pixel mean and standard deviation over the clip's face frames (grey, 15 x 25);
+- egemaps: openSMILE's 88 eGeMAPSv02 functionals of the clip (the `egemaps` stage's table).
 Features are standardised with the training split's statistics (StandardScaler), then
-scikit-learn's LogisticRegression. Deterministic: no seeds.
+scikit-learn's LogisticRegression, or an RBF SVC; the eGeMAPS references weight the classes
+as balanced, as the field does (the log-mel and face references stay as first fitted).
+Deterministic: no seeds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,6 +26,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import items_for_role
@@ -28,9 +34,42 @@ from avemo.metrics import classification_metrics
 from avemo.parallel import parallel_map
 from avemo.params import Baseline
 
-FAMILIES = ("audio", "video", "fusion")
 LOGMEL = {"n_fft": 400, "hop_length": 160, "n_mels": 40}
 FACE_GRID = (25, 15)  # width x height of the grey thumbnails
+FEATURES = ("logmel", "faces", "egemaps")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference: the DVC stages `baseline@<name>`, `baseline_loso@<name>-<fold>`, `baseline_3class@<name>`."""
+
+    name: str
+    family: str  # the deep models it stands beside; its runs go to their MLflow experiment, avemo-<family>
+    features: tuple[str, ...]  # of FEATURES, side by side
+    model: str  # logistic_regression | svm
+    description: str
+
+    @property
+    def needs_video(self) -> bool:
+        """Face statistics need the video stage's frames, and its items without video are dropped or blanked."""
+        return "faces" in self.features
+
+    @property
+    def needs_egemaps(self) -> bool:
+        return "egemaps" in self.features
+
+
+REFERENCES = {r.name: r for r in (
+    Reference("audio", "audio", ("logmel",), "logistic_regression", "logistic regression on log-mel statistics"),
+    Reference("video", "video", ("faces",), "logistic_regression", "logistic regression on face-pixel statistics"),
+    Reference("fusion", "fusion", ("logmel", "faces"), "logistic_regression",
+              "logistic regression on log-mel and face-pixel statistics"),
+    Reference("egemaps", "audio", ("egemaps",), "logistic_regression",
+              "logistic regression (balanced) on openSMILE eGeMAPSv02 functionals"),
+    Reference("egemaps_svm", "audio", ("egemaps",), "svm", "SVM (RBF, balanced) on openSMILE eGeMAPSv02 functionals"),
+    Reference("egemaps_fusion", "fusion", ("egemaps", "faces"), "logistic_regression",
+              "logistic regression (balanced) on openSMILE eGeMAPSv02 functionals and face-pixel statistics"),
+)}
 
 
 def logmel_statistics(y: np.ndarray) -> np.ndarray:
@@ -64,51 +103,91 @@ def video_features(frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.stack([face_statistics(frames[r]) for r in rows])
 
 
-def fit_reference(X: np.ndarray, y: np.ndarray, p: Baseline) -> Pipeline:
-    """Standardise with the training rows' statistics, then a logistic regression."""
-    return make_pipeline(StandardScaler(), LogisticRegression(C=p.C, max_iter=p.max_iter)).fit(X, y)
+def estimator(reference: Reference, p: Baseline):
+    """The row's model with its knobs: `baseline.egemaps` for the eGeMAPS references, `baseline.C` otherwise."""
+    if not reference.needs_egemaps:
+        return LogisticRegression(C=p.C, max_iter=p.max_iter)
+    e = p.egemaps
+    if reference.model == "svm":
+        return SVC(kernel="rbf", C=e.svm_C, gamma=e.svm_gamma, class_weight="balanced")
+    return LogisticRegression(C=e.C, max_iter=p.max_iter, class_weight="balanced")
 
 
-def reference_items(family: str, audio_dir: Path, video_dir: Path | None, splits: pd.DataFrame, classes: list[str],
-                    fold: int, missing_video: str) -> dict[str, pd.DataFrame]:
-    """The clips of each role, as the deep models see them (items without video dropped or blanked alike)."""
+def fit_reference(X: np.ndarray, y: np.ndarray, reference: Reference, p: Baseline) -> Pipeline:
+    """Standardise with the training rows' statistics, then the row's model."""
+    return make_pipeline(StandardScaler(), estimator(reference, p)).fit(X, y)
+
+
+def read_egemaps(egemaps_dir: Path) -> pd.DataFrame:
+    """The `egemaps` stage's table (clip_id + 88 functionals), indexed by clip id."""
+    path = egemaps_dir / "features.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no eGeMAPS table; run the egemaps stage first (`avemo egemaps`)")
+    return pd.read_parquet(path).set_index("clip_id")
+
+
+def reference_items(reference: Reference, audio_dir: Path, video_dir: Path | None, egemaps: pd.DataFrame | None,
+                    splits: pd.DataFrame, classes: list[str], fold: int,
+                    missing_video: str) -> tuple[dict[str, pd.DataFrame], int]:
+    """The clips of each role, as the deep models see them (items without video dropped or blanked alike), and how
+    many of them had no eGeMAPS features (the egemaps stage's skipped table says why): left out, and counted."""
     clips = pd.read_parquet(audio_dir / "clips.parquet")
-    if family != "audio":
+    if reference.needs_video:
         video = pd.read_parquet(video_dir / "clips.parquet")[["clip_id", "row", "has_video"]]
         clips = clips.merge(video.rename(columns={"row": "video_row"}), on="clip_id", how="left")
         if missing_video == "drop":
             clips = clips[clips["has_video"].fillna(False).astype(bool)]
-    return {role: items_for_role(clips, splits, role, fold, classes) for role in ("train", "val", "test")}
+    items = {role: items_for_role(clips, splits, role, fold, classes) for role in ("train", "val", "test")}
+    without = 0
+    if egemaps is not None:
+        for role, table in items.items():
+            known = table["clip_id"].isin(egemaps.index).to_numpy()
+            without += int((~known).sum())
+            items[role] = table[known].reset_index(drop=True)
+    return items, without
 
 
-def features(family: str, items: pd.DataFrame, wav_of: dict[str, str], frames: np.ndarray | None,
-             workers: int) -> np.ndarray:
+def features(reference: Reference, items: pd.DataFrame, wav_of: dict[str, str], frames: np.ndarray | None,
+             egemaps: pd.DataFrame | None, workers: int) -> np.ndarray:
     parts = []
-    if family in ("audio", "fusion"):
-        parts.append(audio_features(items, wav_of, workers))
-    if family in ("video", "fusion"):
-        faces = video_features(frames, items["video_row"].to_numpy(dtype=np.int64))
-        faces[~items["has_video"].to_numpy(dtype=bool)] = 0.0  # missing_video='blank'
-        parts.append(faces)
+    for kind in reference.features:
+        if kind == "logmel":
+            parts.append(audio_features(items, wav_of, workers))
+        elif kind == "egemaps":
+            parts.append(egemaps.loc[items["clip_id"]].to_numpy(dtype=np.float64))
+        else:
+            faces = video_features(frames, items["video_row"].to_numpy(dtype=np.int64))
+            faces[~items["has_video"].to_numpy(dtype=bool)] = 0.0  # missing_video='blank'
+            parts.append(faces)
     return np.concatenate(parts, axis=1)
 
 
-def run_reference(family: str, audio_dir: Path, video_dir: Path | None, utterances: pd.DataFrame,
-                  splits: pd.DataFrame, classes: list[str], fold: int, missing_video: str, p: Baseline,
-                  workers: int = 0) -> dict:
+def reference_named(name: str) -> Reference:
+    if name not in REFERENCES:
+        raise ValueError(f"reference must be one of {sorted(REFERENCES)}, not {name!r}")
+    return REFERENCES[name]
+
+
+def run_reference(reference: Reference, audio_dir: Path, video_dir: Path | None, egemaps_dir: Path | None,
+                  utterances: pd.DataFrame, splits: pd.DataFrame, classes: list[str], fold: int, missing_video: str,
+                  p: Baseline, workers: int = 0) -> dict:
     """Fit on the training role, evaluate on val and test: metrics, predictions and feature count."""
-    if family not in FAMILIES:
-        raise ValueError(f"baseline family must be one of {FAMILIES}, not {family!r}")
-    items = reference_items(family, audio_dir, video_dir, splits, classes, fold, missing_video)
+    for needed, folder, flag in ((reference.needs_video, video_dir, "--video"),
+                                 (reference.needs_egemaps, egemaps_dir, "--egemaps")):
+        if needed and folder is None:
+            raise ValueError(f"baseline {reference.name}: needs {flag} (its features are {reference.features})")
+    egemaps = read_egemaps(egemaps_dir) if reference.needs_egemaps else None
+    items, without = reference_items(reference, audio_dir, video_dir, egemaps, splits, classes, fold, missing_video)
     for role, table in items.items():
         if table.empty:
-            raise ValueError(f"baseline_{family}: the {role} split of {audio_dir.name} has no items in {classes}")
+            raise ValueError(f"baseline {reference.name}: the {role} split of {audio_dir.name} has no items in "
+                             f"{classes}")
     wav_of = dict(zip(utterances["utterance_id"], utterances["wav_path"]))
-    frames = np.load(video_dir / "frames.npy", mmap_mode="r") if video_dir is not None else None
-    X = {role: features(family, table, wav_of, frames, workers) for role, table in items.items()}
-    model = fit_reference(X["train"], items["train"]["target"].to_numpy(), p)
+    frames = np.load(video_dir / "frames.npy", mmap_mode="r") if reference.needs_video else None
+    X = {role: features(reference, table, wav_of, frames, egemaps, workers) for role, table in items.items()}
+    model = fit_reference(X["train"], items["train"]["target"].to_numpy(), reference, p)
     out = {"n_features": int(X["train"].shape[1]), "items": {r: len(t) for r, t in items.items()},
-           "test_items": items["test"]["clip_id"].tolist()}
+           "items_without_features": without, "test_items": items["test"]["clip_id"].tolist()}
     for role in ("val", "test"):
         y_true = items[role]["target"].to_numpy()
         y_pred = model.predict(X[role])

@@ -336,9 +336,25 @@ class Tune(Section):
     fusion: Search = Field(default_factory=Search)
 
 
+class EgemapsReference(Section):
+    """The eGeMAPS references (baselines.REFERENCES), fitted with balanced class weights as the field fits them."""
+
+    C: float = Field(0.5, gt=0)  # logistic regression (eGeMAPS alone, and beside the face statistics)
+    svm_C: float = Field(1.0, gt=0)  # SVM, RBF kernel
+    svm_gamma: float | Literal["scale", "auto"] = "scale"
+
+    @field_validator("svm_gamma")
+    @classmethod
+    def _positive_gamma(cls, value: float | str) -> float | str:
+        if isinstance(value, float) and value <= 0:
+            raise ValueError("svm_gamma must be scale, auto or a positive number")
+        return value
+
+
 class Baseline(Section):
-    C: float = Field(1.0, gt=0)  # inverse regularisation strength of the logistic regression
-    max_iter: int = Field(5000, ge=1)
+    C: float = Field(1.0, gt=0)  # inverse regularisation strength of the log-mel and face-statistics references
+    max_iter: int = Field(5000, ge=1)  # every logistic regression's
+    egemaps: EgemapsReference = Field(default_factory=EgemapsReference)
 
 
 AudioKind = Literal["cnn", "cnn_lstm", "cnn_rnn"]

@@ -1,8 +1,9 @@
-"""`baseline`: the reference beside every deep model, a logistic regression on summary statistics.
+"""`baseline`: a reference beside the deep models, one row of baselines.REFERENCES (a linear model or an SVM).
 
-Fit on the training role, answer the test role; one MLflow run; the metrics file of a training
-stage (a single deterministic fit: its interval is over the test items alone); the fitted
-scikit-learn pipeline as a DVC output (`joblib.load` gives it back), so a fresh clone refits it.
+Fit on the training role, answer the test role; one MLflow run in the experiment of the deep
+models it stands beside; the metrics file of a training stage (a single deterministic fit: its
+interval is over the test items alone); the fitted scikit-learn pipeline as a DVC output
+(`joblib.load` gives it back), so a fresh clone refits it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avemo.params import FAMILIES, Params
+from avemo.params import Params
+
+#: The rows of baselines.REFERENCES (kept here too so that `--help` does not import scikit-learn).
+REFERENCE_NAMES = ("audio", "video", "fusion", "egemaps", "egemaps_svm", "egemaps_fusion")
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", choices=FAMILIES, required=True)
+    p.add_argument("--reference", choices=REFERENCE_NAMES, required=True, help="a row of baselines.REFERENCES")
     p.add_argument("--audio", type=Path, required=True, help="audio variant folder (its clips are the items)")
-    p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
+    p.add_argument("--video", type=Path, help="video folder (references on face statistics)")
+    p.add_argument("--egemaps", type=Path, help="the egemaps stage's folder (references on eGeMAPS)")
     p.add_argument("--utterances", type=Path, required=True, help="utterances.parquet (the wav of each clip)")
     p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
@@ -30,7 +35,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     import mlflow
     import pandas as pd
 
-    from avemo.baselines import run_reference
+    from avemo.baselines import REFERENCES, run_reference
     from avemo.data.splits import split_tags
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
@@ -38,29 +43,37 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.stats import Predictions
     from avemo.tracking import log_evaluation
 
-    frame = Frame(args.stage, params, [args.audio, args.video, args.splits])
+    reference = REFERENCES[args.reference]
+    video = args.video if reference.needs_video else None
+    egemaps = args.egemaps if reference.needs_egemaps else None
+    table = egemaps / "features.parquet" if egemaps else None
+    frame = Frame(args.stage, params, [args.audio, video, table, args.splits])
     classes = class_set(params.labels)
     t = params.train
     splits = pd.read_parquet(args.splits)
-    result = run_reference(args.family, args.audio, args.video, pd.read_parquet(args.utterances), splits, classes,
+    result = run_reference(reference, args.audio, video, egemaps, pd.read_parquet(args.utterances), splits, classes,
                            t.fold, t.missing_video, params.baseline)
     y_true, y_pred = result["test_predictions"]
     predictions = Predictions(result["test_items"], y_true, [y_pred], ["fit"], classes)
-    with frame.mlflow_run(args.family, tags={"dataset_variant": args.audio.name, **split_tags(splits, t.fold),
-                                             "reference": "logistic regression on summary statistics",
-                                             **{f"items_{r}": n for r, n in result["items"].items()}},
-                          params={"family": args.family, "model": "logistic_regression",
-                                  "n_features": result["n_features"], "baseline": params.baseline.model_dump(),
-                                  "fold": t.fold, "missing_video": t.missing_video, "labels.set": params.labels.set},
-                          datasets={args.audio.name: args.audio, "splits": args.splits}
-                          | ({f"video-{args.video.name}": args.video} if args.video else {})) as run:
+    datasets = ({args.audio.name: args.audio, "splits": args.splits} | ({f"video-{video.name}": video} if video else {})
+                | ({f"egemaps-{egemaps.name}": table} if egemaps else {}))
+    with frame.mlflow_run(reference.family, tags={"dataset_variant": args.audio.name, **split_tags(splits, t.fold),
+                                                  "reference": reference.description,
+                                                  **{f"items_{r}": n for r, n in result["items"].items()},
+                                                  "items_without_features": result["items_without_features"]},
+                          params={"reference": reference.name, "family": reference.family, "model": reference.model,
+                                  "features": "+".join(reference.features), "n_features": result["n_features"],
+                                  "baseline": params.baseline.model_dump(), "fold": t.fold,
+                                  "missing_video": t.missing_video, "labels.set": params.labels.set},
+                          datasets=datasets) as run:
         mlflow.log_metrics({"val_ua": result["val"]["ua"], "val_wa": result["val"]["wa"]})
         log_evaluation(result["test"], classes, [])
         args.model_out.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(result["model"], args.model_out)
         mlflow.log_artifact(str(args.model_out), "model")
         record = {"model": {"seed": "fit", "mlflow_run_id": run.info.run_id, "recall": result["test"]["recall"]},
-                  "n_features": result["n_features"]}
+                  "reference": reference.name, "description": reference.description,
+                  "n_features": result["n_features"], "items_without_features": result["items_without_features"]}
         detail = frame.write_figures(args.metrics, args.details, predictions, record, run.info.run_id)
     write_plot_tables(args.details, predictions, 0, None)
-    print_figures(f"baseline {args.stage} (logistic regression on summary statistics)", detail)
+    print_figures(f"baseline {args.stage} ({reference.description})", detail)
