@@ -68,7 +68,7 @@ def test_register_promote_refuse_rollback_and_the_audit_trail(tiny_variant, tiny
     assert [(x["decision"], x["from"], x["to"]) for x in lines] == [
         ("promote", None, "1"), ("refuse", "1", "2"), ("promote", "1", "2"), ("rollback", "2", "1")]
     assert set(lines[1]["metrics"]) == {"v1", "v2"} and "ua" in lines[1]["metrics"]["v2"]
-    assert lines[1]["gain"]["verdict"] in ("better", "worse", "no difference shown")
+    assert lines[1]["gain"]["verdict"] == "no difference shown"  # a gain of 2 is out of reach in either direction
     assert not (tmp_path / "reports").exists()
     capsys.readouterr()
     assert cli.main(["promote", "--model", "avemo-audio", "--audit"]) == 0
@@ -92,6 +92,29 @@ def test_register_promote_refuse_rollback_and_the_audit_trail(tiny_variant, tiny
     finally:
         client_class.set_model_version_tag = original
     assert aliases("avemo-audio") == {"challenger": "2", "champion": "1"} and len(audit_trail("avemo-audio")) == 4
+
+    # The pipeline's output is model a again (a revert): no new version, but challenger points at it again.
+    reverted = register("audio", params, tmp_path / "a", tmp_path / "a-details" / "details.json", tiny_variant)
+    assert not reverted["registered"] and reverted["version"] == 1
+    assert aliases("avemo-audio") == {"challenger": "1", "champion": "1"}
+
+
+def test_the_gate_promotes_a_clearly_better_challenger_and_refuses_an_equal_one_at_margin_zero():
+    """The gate on the paired interval over the test utterances, at min_delta 0: a point gain alone never passes."""
+    from avemo.registry import gate, paired_gain
+
+    truth = [CLASSES[k % 4] for k in range(120)]
+    wrong = [CLASSES[(k + 1) % 4] for k in range(120)]
+    table = pd.DataFrame({"label": truth})
+    champion = [t if k % 2 else w for k, (t, w) in enumerate(zip(truth, wrong))]  # right on half
+    better = [t if k % 10 else w for k, (t, w) in enumerate(zip(truth, wrong))]  # right on nine in ten
+    slightly = [t if (k % 2 or k < 4) else w for k, (t, w) in enumerate(zip(truth, wrong))]  # two more right
+    action, reason = gate(paired_gain(table, better, champion, "ua", 0.0), "ua", 0.0)
+    assert action == "promote" and "clears 0.0" in reason
+    action, reason = gate(paired_gain(table, champion, champion, "ua", 0.0), "ua", 0.0)
+    assert action == "refuse" and "no difference shown" in reason
+    gain = paired_gain(table, slightly, champion, "ua", 0.0)
+    assert gain.difference.estimate > 0 and gate(gain, "ua", 0.0)[0] == "refuse"  # a higher point figure is not enough
 
 
 def test_the_pyfunc_on_a_wav_equals_the_training_code_on_the_same_weights(tiny_variant, tiny_video, tiny_utterances,

@@ -330,6 +330,9 @@ class Tune(Section):
     pruner: Literal["median", "hyperband", "none"] = "median"
     max_retry: int = Field(2, ge=0)
     min_gain: float = 0.0  # extra margin: the lower end of the best trial's interval must clear it
+    # fresh seeds of the best and the hand-set configurations, compared on the confirmation half of the validation
+    # items (which never ranks a trial): the search keeps its best trial only if that comparison says "better"
+    confirm_seeds: tuple[int, ...] = Field((101, 102, 103), min_length=2)
     heartbeat_s: int = Field(10, ge=1)
     grace_s: int = Field(30, ge=1)
     audio: Search = Field(default_factory=Search)

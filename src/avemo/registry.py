@@ -62,7 +62,8 @@ class PromotionHalfDone(RuntimeError):
 
 
 def register(family: str, params: Params, model_dir: Path, details: Path, audio_dir: Path) -> dict:
-    """Register a training stage's kept model (model_dir/best.pt); nothing new if this exact model is registered.
+    """Register a training stage's kept model (model_dir/best.pt) as the `challenger`; no new version if this exact
+    model is registered already (the alias then moves to that version).
 
     `details` is the training stage's details.json: its run, kept seed and figures with intervals.
     """
@@ -74,7 +75,8 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
     client = mlflow.MlflowClient(tracking_uri())
     _experiment()
     known = client.search_model_versions(f"name='{name}' and tag.fingerprint='{fingerprint}'")
-    if known:
+    if known:  # the pipeline's output is this version again (say, after a revert): it is the challenger again
+        client.set_registered_model_alias(name, "challenger", known[0].version)
         return {"model": name, "version": int(known[0].version), "registered": False, "fingerprint": fingerprint}
     training = client.get_run(summary["mlflow_run_id"])
     test = summary["test"]
