@@ -173,3 +173,16 @@ def test_the_egemaps_references_fit_the_fields_models_on_the_same_items(tiny_var
     run = mlflow.get_run(fusion["mlflow_run_id"])
     assert run.data.params["n_features"] == str(88 + 750)
     assert mlflow.get_experiment(run.info.experiment_id).name == "avemo-fusion"
+
+
+def test_items_without_egemaps_features_are_left_out_and_counted(tiny_variant, tiny_splits, tiny_egemaps):
+    from avemo.baselines import REFERENCES, read_egemaps, reference_items
+
+    table = read_egemaps(tiny_egemaps)
+    every, none = reference_items(REFERENCES["egemaps"], tiny_variant, None, table, tiny_splits, CLASSES, 0, "drop")
+    lost = every["test"]["clip_id"].iloc[0]
+    items, without = reference_items(REFERENCES["egemaps"], tiny_variant, None, table.drop(index=lost), tiny_splits,
+                                     CLASSES, 0, "drop")
+    assert none == 0 and without == 1
+    assert items["test"]["clip_id"].tolist() == every["test"]["clip_id"].iloc[1:].tolist()
+    assert {r: len(t) for r, t in items.items() if r != "test"} == {r: len(t) for r, t in every.items() if r != "test"}
