@@ -1,4 +1,4 @@
-"""The egemaps stage: openSMILE's own eGeMAPS numbers for every item, what it cannot describe skipped with the reason."""
+"""The egemaps stage: openSMILE's own eGeMAPS numbers for every item; what it cannot describe is skipped, with why."""
 
 import json
 
