@@ -15,7 +15,7 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: install repro study test bench deps ui tracking-server dashboard serve screenshots plots exps clean
+.PHONY: install repro study test bench deps ui tracking-server dashboard serve screenshots plots exps exp-dry clean
 
 install: $(STAMP) $(PLOTS_PAGE)
 
@@ -86,6 +86,11 @@ plots: $(PLOTS_PAGE)
 # (`dvc exp show` itself prints 360-odd columns). ARGS go to dvc exp show, e.g. make exps ARGS="-A".
 exps:
 	$(BIN)/python -m avemo.exps $(ARGS)
+
+# What `dvc exp run -S ...` would run (DVC 3.67's own `dvc exp run --dry` fails: its temporary copy has no
+# data), e.g. make exp-dry SET="train.loop.epochs=3 tune.audio.trials=8"; params.yaml is left as it was.
+exp-dry:
+	$(BIN)/python -m avemo.exps --dry $(foreach s,$(SET),-S $(s))
 
 # Screenshots of the MLflow UI for README (needs Debian's chromium: apt-get install chromium).
 screenshots: $(STAMP)

@@ -41,3 +41,45 @@ def test_make_exps_on_the_project_fits_160_columns():
     lines = proc.stdout.splitlines()
     fusion = json.loads((PROJECT / "reports" / "metrics" / "train_fusion_best.json").read_text())
     assert max(map(len, lines)) <= 160 and lines[1].startswith("workspace") and f"{fusion['ua']:.3f} [" in lines[1]
+
+
+def test_no_default_stage_is_always_changed_and_the_report_follows_every_run_it_names():
+    """`dvc status` was never clean: the report was always_changed. It must rerun when a default stage writes a
+    new MLflow run (its details.json holds the run id) and `make study` renders it after the study's runs."""
+    import yaml
+
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    assert [name for name, s in stages.items() if s.get("always_changed")] == []
+    with_runs = {f"reports/details/{d}/details.json" for d in ("train_audio_best", "train_video", "train_fusion_best")}
+    with_runs |= {f"reports/details/baseline-{r}/details.json" for r in ("audio", "video", "fusion")}
+    assert with_runs <= set(stages["report"]["deps"])
+
+
+def test_make_study_renders_the_report_again_even_when_dvc_sees_nothing_changed(monkeypatch):
+    from avemo.stages import study
+
+    calls = []
+    monkeypatch.setattr(study, "stages_to_run", lambda target: ["train_audio@cnn-full-raw"] if "study" in target
+                        else [])
+    monkeypatch.setattr(study, "repro_with_progress", lambda target, pending, force=False: calls.append(
+        (target, force)))
+    study.run(type("Args", (), {"dry": False})(), None)
+    assert calls == [("study/dvc.yaml", False), ("dvc.yaml", False), ("dvc.yaml:report", True)]
+
+
+def test_the_dry_run_lists_what_would_run_and_leaves_params_yaml_as_it_was(tmp_path, monkeypatch, capfd):
+    """`dvc exp run --dry` fails on this pipeline (DVC's temporary copy has no data); `make exp-dry` must not."""
+    params = tmp_path / "params.yaml"
+    params.write_text("# a comment DVC's writer would drop\ntrain:\n  loop:\n    epochs: 40\n")
+    original = params.read_bytes()
+    seen = []
+
+    def repro(cmd, **_):
+        seen.append((cmd[1:], params.read_text()))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(exps.subprocess, "run", repro)
+    assert exps.dry_run(["-S", "train.loop.epochs=3", "train_audio_best"], params) == 0
+    assert seen[0][0] == ["repro", "--dry", "train_audio_best"] and "epochs: 3" in seen[0][1]
+    assert params.read_bytes() == original
+    assert exps.main(["--dry", "-S"]) == 1 and "-S: expected KEY=VALUE" in capfd.readouterr().err

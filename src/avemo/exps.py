@@ -6,6 +6,13 @@ no default for its columns. This asks DVC for the knobs that vary across the exp
 (`--only-changed`) and the three trained models' test UA with its interval (`--keep`), as CSV, and
 prints them with short headers (`audio UA [95 %]`), one interval per cell. Arguments go to `dvc exp
 show` (`-A`, `-n 5`, `--sort-by ...`); README gives the recipe for any other column.
+
+`--dry -S KEY=VALUE ...` (`make exp-dry`) lists what `dvc exp run -S ...` would run. DVC 3.67's own
+`dvc exp run --dry` always fails on this pipeline ("failed to reproduce 'index': No such file ...
+.dvc/tmp/exps/standalone/..."): a dry run makes its temporary copy of the project without checking
+out any data (executor/base.py skips the checkout when dry), then hashes the first stage's
+dependencies there. This applies the changes to params.yaml with DVC's own `-S` parser, runs
+`dvc repro --dry` in the workspace (where the data is), and puts params.yaml back byte for byte.
 """
 
 from __future__ import annotations
@@ -77,10 +84,35 @@ def render(headers: list[str], rows: list[list[str]], width: int = WIDTH) -> str
     return "\n".join(lines) + "\n"
 
 
+def dry_run(args: list[str], params: Path = Path("params.yaml")) -> int:
+    """What `dvc exp run -S ... [targets]` would run, from `dvc repro --dry`; params.yaml left as it was."""
+    from dvc.utils.hydra import apply_overrides
+
+    sets, targets, rest = [], [], list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-S", "--set-param"):
+            if not rest:
+                raise ValueError(f"{arg}: expected KEY=VALUE, e.g. -S train.loop.epochs=3")
+            sets.append(rest.pop(0))
+        else:
+            targets.append(arg)
+    original = params.read_bytes()
+    try:
+        if sets:
+            apply_overrides(params, sets)
+        dvc = Path(sys.executable).parent / "dvc"
+        return subprocess.run([str(dvc) if dvc.exists() else "dvc", "repro", "--dry", *targets]).returncode
+    finally:
+        params.write_bytes(original)
+
+
 def main(args: list[str]) -> int:
     try:
+        if args[:1] == ["--dry"]:
+            return dry_run(args[1:])
         headers, rows = table(exp_csv(args))
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         print(f"exps: {exc}", file=sys.stderr)
         return 1
     print(render(headers, rows), end="")

@@ -1,4 +1,5 @@
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -25,3 +26,11 @@ def test_dvc_repro_synth_and_index_then_status_is_clean(tmp_path):
     assert "up to date" in status
     again = run(["dvc", "repro", "index"], project).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
+
+    # `dvc exp run -S labels.set=paper3 --dry` fails here (DVC's temporary copy has no data); make exp-dry lists
+    # what would run, and leaves params.yaml as it was.
+    params = (project / "params.yaml").read_bytes()
+    dry = run([sys.executable, "-m", "avemo.exps", "--dry", "-S", "labels.set=paper3", "index"], project).stdout
+    assert "Stage 'synth' didn't change, skipping" in dry and "Running stage 'index'" in dry, dry
+    assert (project / "params.yaml").read_bytes() == params
+    assert "up to date" in run(["dvc", "status", "index"], project).stdout

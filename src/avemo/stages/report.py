@@ -1,7 +1,8 @@
 """`report`: reports/results.md, the study's tables filled from this tracking store.
 
 A view of the store: every cell is a run of it, the study's cells included once `make study` has
-run them; a gap names the command that fills it. So DVC renders it on every repro (always_changed).
+run them; a gap names the command that fills it. DVC renders it again when a default stage writes a
+new run (its details.json, a dep, names the run), and `make study` renders it after the study's runs.
 """
 
 from __future__ import annotations
