@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class Predictor:
                                      cleanup=Cleanup(**c["cleanup"]) if c["cleanup"] else None,
                                      spectrogram=Spectrogram(**c["spectrogram"]), min_seconds=c["min_seconds"])
         self.noise = NoiseProfile.from_dict(c["noise"]) if c["noise"] else None
+        self.session_noise = {int(k): NoiseProfile.from_dict(v) for k, v in (c.get("noise_by_session") or {}).items()}
         self.video = Video(**c["video"])
         # Each input's video is decoded beside its audio preparation; concurrent requests' side by side.
         self.decoder = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
@@ -130,7 +132,8 @@ class Predictor:
 
     def spectrograms(self, y: np.ndarray, clips: list[Clip], name: str) -> torch.Tensor:
         """The network's audio input: each clip's spectrogram, scaled and cropped as the loader does."""
-        noise = self.noise
+        session = re.match(r"Ses0(\d)", name)  # a corpus utterance: its own session's noise, as in training
+        noise = self.session_noise.get(int(session.group(1)), self.noise) if session else self.noise
         if noise is None and (self.variant.cleanup or any(clip.padded for clip in clips)):
             noise = estimate_noise([y])  # the variant needed none in training; this input's own quiet frames
         c = self.config["spectrogram"]

@@ -46,8 +46,12 @@ FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM
               ("wav2vec2-base (SUPERB / EmoBox)", "WA 63.4"), ("spectrogram CNN-LSTM (Satt et al. 2017)", "WA 67, UA 62"))
 VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
 EXPERIMENTS = ("avemo-audio", "avemo-video", "avemo-fusion", "avemo-pretrain", "avemo-tune")
-DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "train_video", "train_audio_best",
-           "train_fusion_best", "pretrain_sync"}
+DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "baseline@egemaps", "baseline@egemaps_svm",
+           "baseline@egemaps_fusion", "train_video", "train_audio_best", "train_fusion_best", "pretrain_sync"}
+#: The field's references (openSMILE eGeMAPS, baselines.REFERENCES) each deep family stands beside, with the
+#: project's own log-mel / face-statistics one.
+FIELD_REFERENCES = {"audio": (("egemaps", "eGeMAPS + logistic regression"), ("egemaps_svm", "eGeMAPS + SVM")),
+                    "fusion": (("egemaps_fusion", "eGeMAPS + face statistics, logistic regression"),)}
 
 
 class Store:
@@ -264,6 +268,11 @@ def modalities(store: Store, params: Params, figures: Path) -> list[str]:
                 headline.append((name, cell, ref))
             rows.append([name, f"`{label_set}`", cell.text(), ref.text(), verdict_text(vs(cell, ref)),
                          f"{STUDY[study_key + n]:.2f}" if study_key + n in STUDY else "—"])
+        for name, cell, family in (("audio", audio, "audio"), ("audio + video", fusion, "fusion")):
+            for key, label in FIELD_REFERENCES[family]:
+                ref = store.cell(f"{reference}{key}")
+                rows.append([f"{name} vs {label}", f"`{label_set}`", cell.text(), ref.text(),
+                             verdict_text(vs(cell, ref)), ""])
         best_branch = max((audio, video), key=lambda c: c.figure.estimate if c.figure else -1)
         rows.append([f"audio + video vs its better branch ({best_branch.stage})", f"`{label_set}`", "", "",
                      verdict_text(vs(fusion, best_branch)), ""])
@@ -313,10 +322,16 @@ def loso(store: Store, params: Params) -> list[str]:
              "5, validate Session 4) is the fixed split itself: its cells are the headline stages' runs. Mean over the folds with a 95 % t-interval "
              "over the folds (sessions are the unit); deep minus reference paired by fold.", ""]
     rows, per_model = [], {}
-    for family, train_stage, headline, reference, headline_ref in (
-            ("audio", "train_audio_loso@", "train_audio_best", "baseline_loso@audio-", "baseline@audio"),
-            ("audio + video", "train_fusion_loso@", "train_fusion_best", "baseline_loso@fusion-", "baseline@fusion")):
-        for label, stage, head in ((family, train_stage, headline), (f"{family} reference", reference, headline_ref)):
+    references = {"audio": [("reference", "audio")], "audio + video": [("reference", "fusion")]}
+    for key, label in FIELD_REFERENCES["audio"]:
+        references["audio"].append((label, key))
+    for key, label in FIELD_REFERENCES["fusion"]:
+        references["audio + video"].append((label, key))
+    for family, train_stage, headline in (("audio", "train_audio_loso@", "train_audio_best"),
+                                          ("audio + video", "train_fusion_loso@", "train_fusion_best")):
+        arms = [(family, train_stage, headline)] + [(f"{family} {label}", f"baseline_loso@{key}-", f"baseline@{key}")
+                                                    for label, key in references[family]]
+        for label, stage, head in arms:
             cells = [store.cell(f"{stage}{k}") for k in folds] + [store.cell(head)]
             values = [c.figure.estimate for c in cells if c.figure]
             mean = folds_figure(values).text() if len(values) == len(cells) else f"— ({len(values)} of {len(cells)} folds run)"
@@ -325,9 +340,12 @@ def loso(store: Store, params: Params) -> list[str]:
     lines += _table(["model", *(f"fold {k} (Session {k + 1})" for k in [*folds, 4]), "mean over folds"], rows)
     lines += [""]
     for family in ("audio", "audio + video"):
-        deep, ref = per_model.get(family), per_model.get(f"{family} reference")
-        if deep and ref:
-            lines.append(f"- {family} minus its reference, paired by fold: {verdict_text(compare_folds(deep, ref))}")
+        deep = per_model.get(family)
+        for label, _ in references[family]:
+            ref = per_model.get(f"{family} {label}")
+            if deep and ref:
+                lines.append(f"- {family} minus {'its reference' if label == 'reference' else label}, paired by "
+                             f"fold: {verdict_text(compare_folds(deep, ref))}")
     lines += ["", "Published figures on real IEMOCAP under this protocol (4 classes, 5,531 utterances, mean over the "
                   "5 folds; audio only; not this corpus):", ""]
     lines += _table(["model", "figure"], [list(f) for f in FIELD_LOSO])

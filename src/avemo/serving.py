@@ -57,7 +57,7 @@ def serving_config(params: Params, audio_dir: Path) -> dict:
     load-time scaling and crop, and the video settings."""
     meta = json.loads((audio_dir / "meta.json").read_text())
     return {"spectrogram": meta["spectrogram"], "segmentation": meta["segmentation"], "cleanup": meta["cleanup"],
-            "noise": meta.get("noise"), "min_seconds": params.audio.min_seconds, "crop_ratio": params.train.crop_ratio,
+            "noise": meta.get("noise"), "noise_by_session": meta.get("noise_by_session"), "min_seconds": params.audio.min_seconds, "crop_ratio": params.train.crop_ratio,
             "video": params.video.model_copy(update={"workers": 1}).model_dump(mode="json")}
 
 

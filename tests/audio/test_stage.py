@@ -122,3 +122,28 @@ def test_a_truncated_corpus_wav_is_skipped_with_its_reason_not_read_short(tmp_pa
     assert list(clips["utterance_id"]) == ["Ses01F_impro01_F000"]
     assert skipped.set_index("utterance_id").loc["Ses01F_impro01_F001", "reason"].startswith(
         "truncated wav: its header announces 4.00 s, the file holds 2.00 s")
+
+
+def test_a_session_s_noise_pads_and_cleans_only_that_session_s_clips(tiny_utterances, tmp_path):
+    """Louder room noise in Session 5's recordings changes Session 5's padded and cleaned clips and not one byte of
+    any other session's: no session's noise shapes another's (a test session shapes nothing a model trains on)."""
+    from avemo.audio.variant import variant_config
+    from tests.conftest import project_params
+
+    utterances = tiny_utterances[tiny_utterances["class"].notna()].reset_index(drop=True)
+    louder = utterances.copy()
+    for k in np.flatnonzero(utterances["session"] == 5):
+        y, sr = sf.read(utterances.at[k, "wav_path"], dtype="float32")
+        noisy = y + 0.05 * np.random.default_rng(k).standard_normal(len(y)).astype(np.float32)
+        louder.at[k, "wav_path"] = write(tmp_path / f"{k}.wav", np.clip(noisy, -1, 1), sr)
+    cfg = variant_config(project_params().audio.model_copy(update={"workers": 1}), "clip3s", "clean")
+    clips, _ = build_variant(utterances, cfg, tmp_path / "as-recorded")
+    again, _ = build_variant(louder, cfg, tmp_path / "session-5-louder")
+    a = np.load(tmp_path / "as-recorded" / "spectrograms.npy")
+    b = np.load(tmp_path / "session-5-louder" / "spectrograms.npy")
+    assert list(clips["clip_id"]) == list(again["clip_id"])
+    other = (clips["session"] != 5).to_numpy()
+    assert np.array_equal(a[other], b[other])
+    assert not np.array_equal(a[~other], b[~other])
+    meta = json.loads((tmp_path / "as-recorded" / "meta.json").read_text())
+    assert sorted(meta["noise_by_session"]) == [str(s) for s in sorted(utterances["session"].unique())]

@@ -55,6 +55,7 @@ class Job:
     wav_path: str
     clips: tuple[Clip, ...]
     first_row: int  # where its items go in the array
+    session: int = 0  # whose room noise pads and cleans its clips
 
 
 @dataclass
@@ -66,11 +67,11 @@ class Outcome:
 
 
 _CFG: VariantConfig | None = None
-_NOISE: NoiseProfile | None = None
+_NOISE: dict[int, NoiseProfile] | None = None
 _ARRAY: np.ndarray | None = None
 
 
-def _init_worker(cfg: VariantConfig, noise: NoiseProfile | None, array_path: str) -> None:
+def _init_worker(cfg: VariantConfig, noise: dict[int, NoiseProfile] | None, array_path: str) -> None:
     """Each worker writes its items straight into the memory-mapped array (no pickling back)."""
     global _CFG, _NOISE, _ARRAY
     _CFG, _NOISE, _ARRAY = cfg, noise, np.load(array_path, mmap_mode="r+")
@@ -102,15 +103,18 @@ def process(job: Job) -> Outcome:
         y, note = load_wav(job.wav_path)
     except ValueError as exc:
         return Outcome(job.utterance_id, False, "skipped", str(exc))
-    _ARRAY[job.first_row: job.first_row + len(job.clips)] = item_spectrograms(y, job.clips, job.utterance_id, _CFG, _NOISE)
+    noise = _NOISE[job.session] if _NOISE is not None else None
+    _ARRAY[job.first_row: job.first_row + len(job.clips)] = item_spectrograms(y, job.clips, job.utterance_id, _CFG, noise)
     return Outcome(job.utterance_id, True, "resampled" if note else "", note)
 
 
 def plan_jobs(utterances: pd.DataFrame, cfg: VariantConfig) -> tuple[list[Job], list[dict]]:
     """Which clips each utterance gives; utterances the policy drops are reported, not lost."""
     jobs, skipped, row = [], [], 0
-    for utterance_id, wav_path, seconds in zip(utterances["utterance_id"].tolist(), utterances["wav_path"].tolist(),
-                                               utterances["wav_seconds"].tolist()):
+    for utterance_id, wav_path, seconds, session in zip(utterances["utterance_id"].tolist(),
+                                                        utterances["wav_path"].tolist(),
+                                                        utterances["wav_seconds"].tolist(),
+                                                        utterances["session"].tolist()):
         if seconds < cfg.min_seconds:
             skipped.append(_skip_row(utterance_id, wav_path,
                                      f"too short: {seconds:.2f} s < audio.min_seconds={cfg.min_seconds}"))
@@ -120,7 +124,7 @@ def plan_jobs(utterances: pd.DataFrame, cfg: VariantConfig) -> tuple[list[Job], 
             skipped.append(_skip_row(utterance_id, wav_path,
                                      f"shorter than {cfg.policy.clip_seconds} s and audio.short=drop"))
             continue
-        jobs.append(Job(utterance_id, wav_path, tuple(clips), row))
+        jobs.append(Job(utterance_id, wav_path, tuple(clips), row, int(session)))
         row += len(clips)
     return jobs, skipped
 
@@ -145,11 +149,18 @@ def corpus_noise(utterances: pd.DataFrame, max_files: int = 60, seconds: float =
     return estimate_noise(signals)
 
 
+def session_noise(utterances: pd.DataFrame) -> dict[int, NoiseProfile]:
+    """Each session's room noise, from its own recordings only: a session's clips are padded and cleaned with
+    noise that no other session shaped, so a test session shapes nothing a model trains on (under any split:
+    the fixed one and every leave-one-session-out fold use the same variant)."""
+    return {int(s): corpus_noise(group) for s, group in utterances.groupby("session", sort=True)}
+
+
 def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write one variant to `out_dir`; return (clip table, skipped table)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped = plan_jobs(utterances, cfg)
-    noise = corpus_noise(utterances) if needs_noise(jobs, cfg) else None
+    noise = session_noise(utterances) if needs_noise(jobs, cfg) else None
     planned = sum(len(j.clips) for j in jobs)
     sp = cfg.spectrogram
     array_path = out_dir / "spectrograms.npy"
@@ -175,7 +186,9 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     meta = {"segmentation": asdict(cfg.policy), "cleanup": cfg.cleanup.model_dump() if cfg.cleanup else None,
             "spectrogram": sp.model_dump(), "sample_rate": SAMPLE_RATE, "shape": [len(clips), sp.bins, sp.frames],
             "dtype": "float16", "unit": "dB re 1.0, clipped to [floor_db, ceiling_db]",
-            "noise": noise.to_dict() if noise is not None else None}
+            # a served recording names no session: it is padded with the pooled profile (serving.py)
+            "noise": corpus_noise(utterances).to_dict() if noise is not None else None,
+            "noise_by_session": {str(s): n.to_dict() for s, n in noise.items()} if noise is not None else None}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return clips, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
