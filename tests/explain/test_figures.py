@@ -55,7 +55,48 @@ def test_one_clip_is_drawn_with_the_test_sets_verdicts(audio_model, audio_explan
     one = explain_spectrograms(audio_model, x[:1], corpus.CLASSES, steps=8, repeats=1)
     verdicts = figures.passed_in(json.loads(json.dumps(audio_explanation.metrics())))
     assert verdicts == figures.passed_checks(audio_explanation)
-    assert is_png(figures.clip_figure(x[0, 0].numpy(), one, tmp_path / "clip.png", verdicts))
+    scale = figures.ClipScale.of({**CONFIG, "spectrogram": {**CONFIG["spectrogram"], "bins": x.shape[2]}}, 3.0, 16000)
+    assert is_png(figures.clip_figure(x[0, 0].numpy(), one, tmp_path / "clip.png", verdicts, scale))
+
+
+#: A serving config's preprocessing (serving.serving_config), as params.yaml sets it: 64 mel bands to 8 kHz,
+#: full utterances resized to 300 columns.
+CONFIG = {"spectrogram": {"kind": "mel", "n_fft": 1024, "bins": 64, "hop_length": 160, "frames": 300,
+                          "floor_db": -60.0, "ceiling_db": 60.0, "full_time_axis": "resize"},
+          "segmentation": {"segmentation": "full"}, "crop_ratio": 0.0}
+
+
+def test_a_clip_is_drawn_in_hz_and_seconds_with_its_db_scale():
+    """The figure read "mel band" by "frame" with no colour bar: rows are frequencies, columns seconds."""
+    import librosa
+
+    mel = figures.ClipScale.of(CONFIG, 2.5, 16000)
+    centres = librosa.mel_frequencies(66, fmin=0.0, fmax=8000)[1:-1]
+    assert len(mel.hz_edges) == 65 and np.all(np.diff(mel.hz_edges) > 0)
+    assert centres[10] == pytest.approx(np.mean(mel.hz_edges[10:12]), rel=0.02) and mel.hz_edges[-1] <= 8000
+    assert mel.frame_seconds == pytest.approx(2.5 / 300)  # a full utterance resized to 300 columns
+    assert mel.db(np.array([-1.0, 0.0, 1.0])).tolist() == [-60.0, 0.0, 60.0]
+    stft = figures.ClipScale.of({**CONFIG, "spectrogram": {**CONFIG["spectrogram"], "kind": "stft", "n_fft": 400,
+                                                            "bins": 200}, "segmentation": {"segmentation": "clip3s"},
+                                 "crop_ratio": 0.6}, 3.0, 16000)
+    assert stft.frame_seconds == 0.01 and stft.band_range(0) == [0, 8]  # 40 Hz bins, 80 of 200 kept, stretched
+    assert stft.band_range(199) == [3164, 3180]
+
+
+def test_the_clip_figure_has_a_db_colour_bar_and_hz_and_seconds_axes(audio_model, audio_test_set, tmp_path,
+                                                                     monkeypatch):
+    x, _ = audio_test_set
+    one = explain_spectrograms(audio_model, x[:1], corpus.CLASSES, steps=8, repeats=1)
+    saved = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: saved.append(fig) or path)
+    scale = figures.ClipScale.of({**CONFIG, "spectrogram": {**CONFIG["spectrogram"], "bins": x.shape[2],
+                                                            "frames": x.shape[3]}}, 3.0, 16000)
+    figures.clip_figure(x[0, 0].numpy(), one, tmp_path / "clip.png", figures.passed_checks(one), scale)
+    labels = {ax.get_ylabel() for ax in saved[0].axes} | {ax.get_xlabel() for ax in saved[0].axes}
+    assert {"frequency (Hz)", "time (s)", "dB"} <= labels
+    image = saved[0].axes[0]
+    assert image.get_xlim()[1] == pytest.approx(x.shape[3] * scale.frame_seconds)
+    assert image.get_ylim()[1] == pytest.approx(scale.hz_edges[-1])
 
 
 @pytest.mark.parametrize("normalise", ["imagenet", "unit"])

@@ -7,6 +7,7 @@ the evidence for the verdicts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Mapping
 
@@ -142,29 +143,77 @@ def modality_share_figure(shares: ModalityShares, path: Path) -> Path:
     return _save(fig, path)
 
 
+@dataclass(frozen=True)
+class ClipScale:
+    """What the model's input stands for: the frequency edges of its rows (Hz, rows + 1), the seconds of
+    one column, and the dB range its [-1, 1] scale maps (the loader's `model_input`)."""
+
+    hz_edges: np.ndarray
+    frame_seconds: float
+    floor_db: float
+    ceiling_db: float
+
+    @classmethod
+    def of(cls, config: dict, seconds: float, sr: int) -> ClipScale:
+        """From a registered model's serving config and the duration of the clip drawn (seconds of audio).
+
+        Rows: STFT bins (k sr / n_fft) or mel bands (librosa's centres, as the audio stage computes
+        them up to sr/2), each spanning half-way to its neighbours; with a frequency crop, the rows kept
+        are stretched over the whole height, as `crop_frequency` does. Columns: one hop each, except a
+        full utterance resized to `frames` columns (full_time_axis=resize).
+        """
+        import librosa
+
+        c = config["spectrogram"]
+        bins = c["bins"]
+        centres = (librosa.mel_frequencies(bins + 2, fmin=0.0, fmax=sr / 2)[1:-1] if c["kind"] == "mel"
+                   else np.arange(bins) * sr / c["n_fft"])
+        stored = np.clip(np.concatenate([[1.5 * centres[0] - 0.5 * centres[1]], (centres[1:] + centres[:-1]) / 2,
+                                         [1.5 * centres[-1] - 0.5 * centres[-2]]]), 0, sr / 2)
+        keep = max(1, round(bins * (1 - config["crop_ratio"]))) if config["crop_ratio"] > 0 else bins
+        hz_edges = np.interp(np.arange(bins + 1) * keep / bins, np.arange(bins + 1), stored)
+        resized = config["segmentation"]["segmentation"] == "full" and c["full_time_axis"] == "resize"
+        return cls(hz_edges, seconds / c["frames"] if resized else c["hop_length"] / sr, c["floor_db"],
+                   c["ceiling_db"])
+
+    def db(self, scaled: np.ndarray) -> np.ndarray:
+        """The model's input ([-1, 1]) back in dB."""
+        return (scaled + 1) / 2 * (self.ceiling_db - self.floor_db) + self.floor_db
+
+    def band_range(self, band: int) -> list[float]:
+        """[low, high] Hz of a shown row."""
+        return [round(float(self.hz_edges[band])), round(float(self.hz_edges[band + 1]))]
+
+
 def clip_figure(spectrogram: np.ndarray, explanation: AudioExplanation, path: Path, passed: Checks,
-                clip: int = 0) -> Path:
-    """One clip: its spectrogram (bands x frames, as the model saw it), the importance of each band
-    beside it and of each moment below it, for the methods that passed on the test set."""
+                scale: ClipScale, clip: int = 0) -> Path:
+    """One clip: its spectrogram (the model's input, in dB, frequency in Hz by time in seconds), the
+    importance of each band beside it and of each moment below it, for the methods that passed on the
+    test set."""
     n_bands, n_frames = spectrogram.shape
-    fig = plt.figure(figsize=(9, 5), layout="constrained")
-    grid = fig.add_gridspec(2, 2, width_ratios=(5, 1.4), height_ratios=(3, 1.3))
+    if len(scale.hz_edges) != n_bands + 1:
+        raise ValueError(f"clip figure: the spectrogram has {n_bands} rows, its scale {len(scale.hz_edges) - 1}")
+    fig = plt.figure(figsize=(9.5, 5), layout="constrained")
+    grid = fig.add_gridspec(2, 3, width_ratios=(5, 1.4, 0.15), height_ratios=(3, 1.3))
     image = fig.add_subplot(grid[0, 0])
     bands, moments = fig.add_subplot(grid[0, 1], sharey=image), fig.add_subplot(grid[1, 0], sharex=image)
-    image.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma", extent=(0, n_frames, 0, n_bands))
+    mesh = image.pcolormesh(np.arange(n_frames + 1) * scale.frame_seconds, scale.hz_edges, scale.db(spectrogram),
+                            cmap="magma", vmin=scale.floor_db, vmax=scale.ceiling_db)
+    fig.colorbar(mesh, cax=fig.add_subplot(grid[0, 2]), label="dB")
     name = explanation.classes[explanation.targets[clip]]
     image.set_title(f"why {name} (p = {explanation.probabilities[clip]:.2f})")
-    image.set_ylabel("mel band (0 = lowest)")
+    image.set_ylabel("frequency (Hz)")
     image.tick_params(labelbottom=False)
+    centres = (scale.hz_edges[:-1] + scale.hz_edges[1:]) / 2
     for method in explanation.bands:
         if (method, "band") in passed:
-            bands.plot(explanation.bands[method][clip], np.arange(n_bands) + 0.5, label=LABELS[method])
+            bands.plot(explanation.bands[method][clip], centres, label=LABELS[method])
         if (method, "moment") in passed:
-            moments.stairs(explanation.moments[method][clip], explanation.moment_edges(), baseline=None,
-                           label=LABELS[method])
+            moments.stairs(explanation.moments[method][clip], explanation.moment_edges() * scale.frame_seconds,
+                           baseline=None, label=LABELS[method])
     bands.tick_params(labelleft=False)
     bands.set_xlabel("importance (p)")
-    moments.set_xlabel("frame")
+    moments.set_xlabel("time (s)")
     moments.set_ylabel("importance (p)")
     for ax, unit in ((bands, "band"), (moments, "moment")):
         if ax.get_legend_handles_labels()[0]:

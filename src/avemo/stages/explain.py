@@ -124,7 +124,9 @@ def explain_clip(args: argparse.Namespace) -> None:
     import torch
 
     from avemo.explain import explain_spectrograms
-    from avemo.explain.figures import clip_figure, passed_in
+    from avemo.audio.segment import plan_clips
+    from avemo.audio.wav import SAMPLE_RATE
+    from avemo.explain.figures import ClipScale, clip_figure, passed_in
     from avemo.inputs import Files
     from avemo.predictor import Predictor
     from avemo.stages.predict import side_of
@@ -145,16 +147,19 @@ def explain_clip(args: argparse.Namespace) -> None:
     explanation = explain_spectrograms(model.network, inputs[0], model.classes,
                                        frames=inputs[1] if len(inputs) > 1 else None)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = clip_figure(inputs[0][0, 0].numpy(), explanation, args.out / f"{args.clip.stem}.png", passed)
-    top = {method: [int(b) for b in torch.tensor(values[0]).argsort(descending=True)[:5]]
+    clip = plan_clips(model.samples(row, 0)[2].size / SAMPLE_RATE, model.variant.policy)[0]
+    scale = ClipScale.of(model.config, clip.end - clip.start, SAMPLE_RATE)
+    path = clip_figure(inputs[0][0, 0].numpy(), explanation, args.out / f"{args.clip.stem}.png", passed, scale)
+    top = {method: [scale.band_range(int(b)) for b in torch.tensor(values[0]).argsort(descending=True)[:5]]
            for method, values in explanation.bands.items() if (method, "band") in passed}
     moments = {method: [int(m) for m in torch.tensor(values[0]).argsort(descending=True)[:3]]
                for method, values in explanation.moments.items() if (method, "moment") in passed}
-    edges = explanation.moment_edges()
+    edges = explanation.moment_edges() * scale.frame_seconds
     print(json.dumps({"model": name, "emotion": model.classes[int(explanation.targets[0])],
                       "p": round(float(explanation.probabilities[0]), 4), "figure": str(path),
-                      "top_bands": top, "top_moments_frames": {m: [[int(edges[k]), int(edges[k + 1])] for k in v]
-                                                                for m, v in moments.items()}}))
+                      "top_bands_hz": top, "top_moments_s": {m: [[round(float(edges[k]), 2),
+                                                                  round(float(edges[k + 1]), 2)] for k in v]
+                                                             for m, v in moments.items()}}))
     if not top and not moments:
         notes.print("no method passed its deletion check on the test set: no map is drawn as an explanation",
                     markup=False)
