@@ -19,7 +19,9 @@ CSV = ("Experiment,rev,typ,Created,parent,reports/metrics/train_video.json:ua,re
        ",workspace,baseline,,,0.71,0.619,0.794,0.7222,0.6452,0.8077,0.9175,0.8656,0.9644,40,"
        "data/raw/a/very/long/path/to/IEMOCAP_full_release," + ",".join(["1"] * 12) + ",\n"
        "funny-exp,a1b2c3d,branch_commit,2026-12-01T10:11:12,main,0.70,0.6,0.8,,,,0.9,0.85,0.95,3,x,"
-       + ",".join(["2"] * 12) + ",0123456789abcdef\n")
+       + ",".join(["2"] * 12) + ",0123456789abcdef\n"
+       "failed-exp,b2c3d4e,branch_commit,2026-12-01T11:00:00,main,!,!,!,0.7,0.6,0.8,0.9,0.85,0.95,3,x,"
+       + ",".join(["2"] * 12) + ",\n")
 
 
 def test_the_table_fits_160_columns_and_keeps_the_figures_whole():
@@ -28,6 +30,7 @@ def test_the_table_fits_160_columns_and_keeps_the_figures_whole():
     assert "src/avemo/cli.py" not in headers and headers[5:7] == ["train.loop.epochs", "corpus.root"]
     assert rows[0][:5] == ["workspace", "-", "0.722 [0.645, 0.808]", "0.710 [0.619, 0.794]", "0.917 [0.866, 0.964]"]
     assert rows[1][:5] == ["└ funny-exp", "2026-12-01 10:11", "-", "0.700 [0.600, 0.800]", "0.900 [0.850, 0.950]"]
+    assert rows[2][2:4] == ["0.700 [0.600, 0.800]", "!"]  # DVC's mark for a metric whose file is missing
     lines = exps.render(headers, rows).splitlines()
     assert max(map(len, lines)) <= 160 and "0.917 [0.866, 0.964]" in lines[1]
     assert "data/raw/a/very/long/pa…" in lines[1]  # a long knob is cut, not the table

@@ -56,10 +56,18 @@ def table(text: str) -> tuple[list[str], list[list[str]]]:
             name = f"└ {name}"
         cells = [name, (row.get("Created") or "-")[:16].replace("T", " ")]
         for stage in HEADLINE:
-            ua, low, high = (row.get(f"reports/metrics/{stage}.json:{k}", "") for k in ("ua", "ua_low", "ua_high"))
-            cells.append(f"{float(ua):.3f} [{float(low):.3f}, {float(high):.3f}]" if ua and low and high else ua or "-")
+            cells.append(interval(*(row.get(f"reports/metrics/{stage}.json:{k}", "") for k in ("ua", "ua_low",
+                                                                                               "ua_high"))))
         out.append(cells + [row.get(k) or "-" for k in knobs])
     return headers, out
+
+
+def interval(ua: str, low: str, high: str) -> str:
+    """"0.917 [0.866, 0.964]"; DVC's own mark where a figure is not a number ("!": its file is missing)."""
+    try:
+        return f"{float(ua):.3f} [{float(low):.3f}, {float(high):.3f}]"
+    except ValueError:
+        return ua or "-"
 
 
 def render(headers: list[str], rows: list[list[str]], width: int = WIDTH) -> str:
