@@ -40,7 +40,8 @@ def default_details_folders():
 
 
 def test_every_plot_file_the_default_stages_write_is_declared():
-    written = {p.relative_to(PROJECT).as_posix() for folder in default_details_folders() for p in folder.glob("*.csv")}
+    written = {p.relative_to(PROJECT).as_posix() for folder in default_details_folders() for p in folder.glob("*.csv")
+               if p.name != "skipped.csv"}  # the items a stage could not use: a record, not a plot
     assert written, "no plot table in reports/details"
     assert written <= set(declared_plots())
     readme = (PROJECT / "README.md").read_text()
