@@ -16,13 +16,16 @@ from avemo.params import Params
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", type=Path, required=True, help="the audio variant the models were trained on")
-    p.add_argument("--audio-model", type=Path, required=True)
+    p.add_argument("--audio-model", type=Path, required=True,
+                   help="the audio training stage's model folder (best.pt: the kept seed)")
     p.add_argument("--audio-details", type=Path, required=True, help="the audio stage's details.json")
     p.add_argument("--audio-best", type=Path, action="append", default=[], help="search results the audio model used")
-    p.add_argument("--fusion-model", type=Path, required=True)
+    p.add_argument("--fusion-model", type=Path, required=True,
+                   help="the fusion training stage's model folder (best.pt: the kept seed)")
     p.add_argument("--fusion-details", type=Path, required=True, help="the fusion stage's details.json")
     p.add_argument("--fusion-best", type=Path, action="append", default=[], help="search results the fusion model used")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True,
+                   help="reports/registry.json: each registered version's name, version and fingerprint")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:

@@ -26,10 +26,11 @@ EXPERIMENT = "avemo-tune"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", choices=["audio", "fusion"], required=True)
+    p.add_argument("--family", choices=["audio", "fusion"], required=True,
+                   help="which search: the audio model's or the fusion model's (tune.<family>)")
     p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
     p.add_argument("--video", type=Path, help="video folder (fusion)")
-    p.add_argument("--splits", type=Path, required=True)
+    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
     p.add_argument("--out", type=Path, required=True, help="reports/tune/<family>.json: the choice and the counts")
     p.add_argument("--metrics", type=Path, required=True, help="headline: best validation UA, trials done (DVC metrics)")
