@@ -209,12 +209,13 @@ def learning_curves(epochs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def log_evaluation(test: dict, classes: list[str], epochs: list[dict]) -> None:
-    """Test metrics, confusion matrices (PNG + JSON), per-class report and learning curves, on the active run."""
+def log_evaluation(test: dict, classes: list[str], epochs: list[dict], prefix: str = "test_") -> None:
+    """Test metrics (named `prefix` + metric), confusion matrices (PNG + JSON), per-class report and learning
+    curves, on the active run."""
     import tempfile
 
-    mlflow.log_metrics({"test_wa": test["wa"], "test_ua": test["ua"], "test_f1_macro": test["f1_macro"],
-                        **{f"test_recall_{c}": r for c, r in test["recall"].items()}})
+    mlflow.log_metrics({f"{prefix}wa": test["wa"], f"{prefix}ua": test["ua"], f"{prefix}f1_macro": test["f1_macro"],
+                        **{f"{prefix}recall_{c}": r for c, r in test["recall"].items()}})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         confusion_figure(test["confusion"], classes, folder / "confusion_counts.png", normalise=False)

@@ -124,6 +124,7 @@ class Frame:
                 for part in ("mean", "low", "high", "sd"):
                     if summary[m][part] is not None:
                         client.log_metric(run_id, f"test_{m}_{part}", summary[m][part])
+            client.log_metric(run_id, "test_ua", summary["ua"]["mean"])  # the headline, in the runs table's column
             client.log_artifact(run_id, str(details / "predictions.json"))
         return detail
 

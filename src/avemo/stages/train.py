@@ -185,5 +185,8 @@ def log_kept(run_id: str, chosen: int, kept: dict, classes) -> None:
     from avemo.tracking import log_evaluation
 
     mlflow.set_tags({"selected_seed": chosen, "selected_run_id": kept["mlflow_run_id"]})
+    # The runs table's test_ua of a parent is the headline mean over seeds (Frame.write_figures); the kept seed's
+    # figures are kept_seed_*, its validation UA best_val_ua (what chose it).
+    mlflow.log_metric("best_val_ua", kept["best_val_ua"])
     log_evaluation(classification_metrics(np.array(kept["y_true"]), np.array(kept["y_pred"]), list(classes)),
-                   list(classes), kept["epochs"])
+                   list(classes), kept["epochs"], prefix="kept_seed_test_")
