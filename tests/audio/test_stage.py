@@ -74,7 +74,8 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
 def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
     from avemo.audio.variant import needs_noise, plan_jobs
 
-    utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0]})
+    utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0],
+                               "session": [1, 2]})
     full, clip3s = SegmentPolicy(segmentation="full"), SegmentPolicy(segmentation="clip3s")
     raw = {name: VariantConfig(policy, None, Spectrogram()) for name, policy in [("full", full), ("clip3s", clip3s)]}
     assert not needs_noise(plan_jobs(utterances, raw["full"])[0], raw["full"])  # never padded
