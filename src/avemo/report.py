@@ -319,18 +319,16 @@ def loso(store: Store, params: Params) -> list[str]:
              "fold 3's test session). The hand-set recipe was itself set in earlier rounds by looking at this "
              "corpus's fixed split (validation Session 4, test Session 5: docs/recipe.md), so on the embedded corpus "
              "no fold is wholly free of it; on real IEMOCAP it was set on none of its sessions. Fold 4 (test Session "
-             "5, validate Session 4) is the fixed split itself: its cells are the headline stages' runs. Mean over the folds with a 95 % t-interval "
-             "over the folds (sessions are the unit); deep minus reference paired by fold.", ""]
+             "5, validate Session 4) is the fixed split itself: its cells are the headline stages' runs. Mean over "
+             "the folds with a 95 % t-interval over the folds (sessions are the unit); deep minus reference paired "
+             "by fold.", ""]
     rows, per_model = [], {}
-    references = {"audio": [("reference", "audio")], "audio + video": [("reference", "fusion")]}
-    for key, label in FIELD_REFERENCES["audio"]:
-        references["audio"].append((label, key))
-    for key, label in FIELD_REFERENCES["fusion"]:
-        references["audio + video"].append((label, key))
+    references = {"audio": [("audio", "reference"), *FIELD_REFERENCES["audio"]],
+                  "audio + video": [("fusion", "reference"), *FIELD_REFERENCES["fusion"]]}
     for family, train_stage, headline in (("audio", "train_audio_loso@", "train_audio_best"),
                                           ("audio + video", "train_fusion_loso@", "train_fusion_best")):
         arms = [(family, train_stage, headline)] + [(f"{family} {label}", f"baseline_loso@{key}-", f"baseline@{key}")
-                                                    for label, key in references[family]]
+                                                    for key, label in references[family]]
         for label, stage, head in arms:
             cells = [store.cell(f"{stage}{k}") for k in folds] + [store.cell(head)]
             values = [c.figure.estimate for c in cells if c.figure]
@@ -341,7 +339,7 @@ def loso(store: Store, params: Params) -> list[str]:
     lines += [""]
     for family in ("audio", "audio + video"):
         deep = per_model.get(family)
-        for label, _ in references[family]:
+        for _, label in references[family]:
             ref = per_model.get(f"{family} {label}")
             if deep and ref:
                 lines.append(f"- {family} minus {'its reference' if label == 'reference' else label}, paired by "

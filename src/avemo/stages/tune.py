@@ -223,7 +223,8 @@ def choose(best, hand_set, config, min_gain: float, seeds: tuple[int, ...], comp
     how = (f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (paired, 95 % interval over the "
            f"{len(confirmation['items'])} confirmation items and seeds {list(seeds)}, which ranked no trial)")
     if confirmation["verdict"] == BETTER:
-        return best, f"the best trial ({best.number}), confirmed: its configuration's gain over the hand-set params is {how}", confirmation
+        return best, (f"the best trial ({best.number}), confirmed: its configuration's gain over the hand-set "
+                      f"params is {how}"), confirmation
     return hand_set, (f"the hand-set params: the best trial's ({best.number}) gain over them, confirmed with fresh "
                       f"seeds, is {how}: {confirmation['verdict']}, not above tune.min_gain={min_gain}"), confirmation
 

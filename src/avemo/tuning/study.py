@@ -242,14 +242,13 @@ def _end(trial: optuna.Trial, hooks: TrialHooks, state: str, reason: str, value:
 def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params, report) -> tuple[float, dict[str, Any]]:
     """Train the trial's model; its validation UA and its answers on the selection half of the validation items."""
     folder = Path(".avemo") / "trials" / f"{trial.study.study_name}-{trial.number}"
-    value, selection, _ = train_candidate(config, params, params.train.loop.seed, folder, report)
-    return value, selection
+    return train_candidate(config, params, params.train.loop.seed, folder, report)
 
 
-def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Path,
-                    report=None) -> tuple[float, dict[str, Any], dict[str, Any]]:
-    """One configuration trained with one seed: (the selection half's validation UA, that half's answers, the
-    confirmation half's answers).
+def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Path, report=None,
+                    confirming: bool = False) -> tuple[float, dict[str, Any]]:
+    """One configuration trained with one seed: (the selection half's validation UA, the answers on the
+    selection half, or on the confirmation half when `confirming`).
 
     The validation items are split once for the study (`confirmation_half`): the loop, the pruner and the
     ranking see only the selection half; the confirmation half answers only after training, for
@@ -274,8 +273,8 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     d = config.data
     data = build_datasets(config.family, params, StageData(Path(d["audio"]), d["video"] and Path(d["video"]),
                                                            Path(d["splits"])), class_set(params.labels))
-    confirming = confirmation_half(data.val.items, config.seed)
-    selection, confirmation = data.val.restricted(~confirming), data.val.restricted(confirming)
+    half = confirmation_half(data.val.items, config.seed)
+    selection, confirmation = data.val.restricted(~half), data.val.restricted(half)
     data = Splits(data.train, selection, data.test)
     inits = {k: d.get(k) and Path(d[k]) for k in ("init_audio", "init_video", "init_pretrained")}
     init = fusion_init(params.train.fusion_init, inits, seed) if config.family == "fusion" else (None, None)
@@ -284,14 +283,12 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
         history = fit(model, config.family, params, data, seed, folder, on_epoch=report)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    device = pick_device(params.train.loop.device)
-    answers = []
-    for part in (selection, confirmation):
-        _, y_true, probabilities = predict(model, DataLoader(part, batch_size=64), device)
-        answers.append({"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
-                        "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes})
+    part = confirmation if confirming else selection
+    _, y_true, probabilities = predict(model, DataLoader(part, batch_size=64), pick_device(params.train.loop.device))
+    answers = {"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
+               "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes}
     value = history.epochs[-1]["val_ua"] if params.train.loop.select == "last" else history.best_score
-    return value, answers[0], answers[1]
+    return value, answers
 
 
 def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tuple[int, ...], margin: float,
@@ -310,7 +307,7 @@ def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tupl
         runs = []
         for seed in seeds:
             folder = Path(".avemo") / "trials" / f"confirm-{config.family}-{name}-{seed}"
-            runs.append(train_candidate(config, params, seed, folder)[2])
+            runs.append(train_candidate(config, params, seed, folder, confirming=True)[1])
             if on_seed:
                 on_seed(name, seed)
         arms[name] = Predictions(runs[0]["items"], runs[0]["y_true"], [r["y_pred"] for r in runs],
