@@ -34,6 +34,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
     p.add_argument("--out", type=Path, required=True, help="reports/tune/<family>.json: the choice and the counts")
     p.add_argument("--metrics", type=Path, required=True, help="headline: best validation UA, trials done (DVC metrics)")
+    p.add_argument("--compact-out", type=Path,
+                   help="also write the compact pick as a choice (`chosen`) a training stage's --best reads")
     p.add_argument("--figures", type=Path, required=True, help="folder for the study's plots")
     p.add_argument("--base-best", type=Path, action="append", default=[], help="start from another search's choice")
     p.add_argument("--init-audio", type=Path, help="fusion: trained audio model folder (train.fusion_init=branches)")
@@ -174,7 +176,8 @@ def summarise(study, config, min_gain: float, confirm_seeds: tuple[int, ...]) ->
     """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why.
 
     The training stages depend on this file, so it holds what the search decided and nothing that
-    differs from one run of it to the next (its time and MLflow run are on that run).
+    differs from one run of it to the next (its time and MLflow run are on that run), but for the trials'
+    measured latencies and the front drawn from them.
     """
     from optuna.trial import TrialState
 
@@ -197,7 +200,40 @@ def summarise(study, config, min_gain: float, confirm_seeds: tuple[int, ...]) ->
             "hand_set": {"trial": hand_set.number, "val_ua": hand_set.value} if hand_set else None,
             "confirmation": confirmation,
             "chosen": {"trial": chosen.number, "overrides": chosen.user_attrs["overrides"], "why": why},
-            "sampler_seed": config.seed, "pruner": config.pruner}
+            "sampler_seed": config.seed, "pruner": config.pruner, "space": config.space,
+            **cost_front(complete, best)}
+
+
+def cost_front(complete: list, best) -> dict:
+    """The completed trials with their cost, the accuracy-latency front (fastest first, each compared with the best
+    on the selection half) and the compact pick (tuning/front.py). Trials without a cost (run before it was recorded)
+    stand in the list without one and on no front.
+
+    Latency is measured: the front and the pick can differ between machines and, for trials of near-equal
+    latency, between runs; a compact training stage trains the pick this run wrote (`--compact-out`).
+    """
+    from avemo.stats import Predictions
+    from avemo.tuning.front import Costed, compact, pareto_front
+
+    def costed(t) -> Costed | None:
+        a = t.user_attrs
+        return Costed(t.number, t.value, a["latency_ms"], a["parameters"]) if "latency_ms" in a else None
+
+    listed = [{"trial": t.number, "val_ua": t.value, "parameters": t.user_attrs.get("parameters"),
+               "latency_ms": t.user_attrs.get("latency_ms")} for t in complete]
+    points = [c for t in complete if (c := costed(t))]
+    if costed(best) is None:
+        return {"trial_list": listed, "front": [], "compact": None}
+    answers = {t.number: Predictions(a["items"], a["y_true"], [a["y_pred"]], ["trial"], a["classes"])
+               for t in complete if (a := t.user_attrs.get("val_predictions"))}
+    front = pareto_front(points)
+    pick, verdicts = compact(front, costed(best), answers)
+    by_number = {t.number: t for t in complete}
+    return {"trial_list": listed,
+            "front": [{**t.to_dict(), "vs_best": verdicts[t.trial].to_dict()} for t in front],
+            "compact": {**pick.to_dict(), "overrides": by_number[pick.trial].user_attrs["overrides"],
+                        "why": (f"the fastest trial of the front whose selection-half answers are not worse than the "
+                                f"best trial's ({best.number}): {verdicts[pick.trial].verdict}")}}
 
 
 def choose(best, hand_set, config, min_gain: float, seeds: tuple[int, ...], complete: int, minimum: int):
@@ -236,6 +272,10 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
     from avemo.reports import write_json
 
     write_json(args.out, summary)
+    if args.compact_out:
+        pick = summary["compact"] or {**summary["chosen"], "why": "no trial recorded its cost: the chosen trial"}
+        write_json(args.compact_out, {"study": summary["study"], "chosen": {k: pick[k] for k in ("trial", "overrides",
+                                                                                              "why")}})
     write_json(args.metrics, {"val_ua": round(summary["best"]["val_ua"], 4), "complete": summary["trials"]["complete"],
                               "pruned": summary["trials"]["pruned"]})
     args.figures.mkdir(parents=True, exist_ok=True)

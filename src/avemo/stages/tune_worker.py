@@ -1,7 +1,8 @@
 """`tune-worker`: join a running search from any process or machine, and record each trial in MLflow.
 
 Every trial is a child run of the study's parent run (sampled params, per-epoch metrics, the
-final value, its state and the reason it was pruned or failed), whichever process ran it.
+final value and cost (parameters, single-clip latency), its state and the reason it was pruned or
+failed), whichever process ran it.
 A worker needs no params file: the study carries the params its trials train with (and pin
 torch to); a params.yaml where it starts, if any, sets only the process's data-library pins.
 """
@@ -12,6 +13,8 @@ import argparse
 import time
 
 from avemo.params import Params
+
+COST = ("parameters", "latency_ms")  # a trial's cost, as user attrs and metrics on its run
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -71,6 +74,9 @@ class TrialRuns:
             return
         if value is not None:
             self.client.log_metric(run_id, "value_val_ua", value)
+        for key in COST:  # set by the objective on a completed trial (tuning/cost.py)
+            if key in trial.user_attrs:
+                self.client.log_metric(run_id, key, float(trial.user_attrs[key]))
         self.client.set_tag(run_id, "state", state)
         if reason:
             self.client.set_tag(run_id, "reason", reason[:5000])

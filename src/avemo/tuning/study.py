@@ -218,7 +218,7 @@ def objective(trial: optuna.Trial, config: SearchConfig, hooks: TrialHooks) -> f
 
     try:
         params = config.typed().override({**overrides, f"train.{config.family}.epochs": config.epochs})
-        value, answers = train_trial(trial, config, params, report)
+        value, answers, cost = train_trial(trial, config, params, report)
     except optuna.TrialPruned as exc:
         _end(trial, hooks, "PRUNED", str(exc))
         raise
@@ -229,6 +229,8 @@ def objective(trial: optuna.Trial, config: SearchConfig, hooks: TrialHooks) -> f
         _end(trial, hooks, "FAIL", f"{type(exc).__name__}: {exc}")
         raise
     trial.set_user_attr("val_predictions", answers)
+    for key, figure in cost.items():  # what the model costs to serve (tuning/cost.py), beside what it scores
+        trial.set_user_attr(key, figure)
     _end(trial, hooks, "COMPLETE", "", value)
     return value
 
@@ -239,16 +241,19 @@ def _end(trial: optuna.Trial, hooks: TrialHooks, state: str, reason: str, value:
     hooks.ended(trial, state, reason, value)
 
 
-def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params, report) -> tuple[float, dict[str, Any]]:
-    """Train the trial's model; its validation UA and its answers on the selection half of the validation items."""
+def train_trial(trial: optuna.Trial, config: SearchConfig, params: Params,
+                report) -> tuple[float, dict[str, Any], dict[str, float | int]]:
+    """Train the trial's model; its validation UA, its answers on the selection half of the validation items and
+    its cost (parameters, single-clip latency)."""
     folder = Path(".avemo") / "trials" / f"{trial.study.study_name}-{trial.number}"
     return train_candidate(config, params, params.train.loop.seed, folder, report)
 
 
 def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Path, report=None,
-                    confirming: bool = False) -> tuple[float, dict[str, Any]]:
+                    confirming: bool = False) -> tuple[float, dict[str, Any], dict[str, float | int]]:
     """One configuration trained with one seed: (the selection half's validation UA, the answers on the
-    selection half, or on the confirmation half when `confirming`).
+    selection half, or on the confirmation half when `confirming`, the model's cost: tuning/cost.py on one
+    validation item, a stored 3 s clip).
 
     The validation items are split once for the study (`confirmation_half`): the loop, the pruner and the
     ranking see only the selection half; the confirmation half answers only after training, for
@@ -268,6 +273,7 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
         model_spec,
         prepare_model,
     )
+    from avemo.tuning.cost import cost
 
     pin_torch(params.train.threads, params.compute.cpu_isa)
     d = config.data
@@ -288,7 +294,7 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     answers = {"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
                "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes}
     value = history.epochs[-1]["val_ua"] if params.train.loop.select == "last" else history.best_score
-    return value, answers
+    return value, answers, cost(model, part[0][:-1])
 
 
 def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tuple[int, ...], margin: float,
