@@ -178,3 +178,25 @@ def test_two_decisions_on_a_version_within_one_second_each_keep_their_tag(monkey
     for action in ("refuse", "refuse"):
         registry.enact(Client(), registry.Decision("avemo-audio", action, "1", "2", {}, "reason"))
     assert len(keys) == 2 and len(set(keys)) == 2 and all(k.startswith("decision.") for k in keys)
+
+
+def test_the_compact_pick_gets_its_own_alias_on_its_own_version_and_leaves_the_others(tiny_variant, tmp_path,
+                                                                                      project_dir):
+    from avemo.registry import register_compact
+
+    params, _ = project_dir
+    train_and_register("audio", tiny_variant, None, tmp_path, params, "a")
+    compact_params = params.override({"train.seeds": [1], "models.audio.channels": [4, 8, 8]})
+    run_stage(compact_params, "train", "--family", "audio", "--audio", tiny_variant, "--splits",
+              tmp_path / "splits.parquet", "--stage", "train_audio_compact", "--model-dir", tmp_path / "c",
+              "--metrics", tmp_path / "c.json", "--details", tmp_path / "c-details")
+    decision = register_compact("audio", compact_params, tmp_path / "c", tmp_path / "c-details" / "details.json",
+                                tiny_variant)
+    assert (decision.action, decision.from_version, decision.to_version) == ("compact", None, "2")
+    assert aliases("avemo-audio") == {"challenger": "1", "compact": "2"}  # champion/challenger untouched
+    version = mlflow.MlflowClient().get_model_version("avemo-audio", "2")
+    assert version.tags["role"] == "compact" and version.tags["dvc_stage"] == "train_audio_compact"
+    assert [line["decision"] for line in audit_trail("avemo-audio")] == ["compact"]
+    again = register_compact("audio", compact_params, tmp_path / "c", tmp_path / "c-details" / "details.json",
+                             tiny_variant)
+    assert again.to_version == "2" and aliases("avemo-audio") == {"challenger": "1", "compact": "2"}

@@ -2,7 +2,8 @@
 
 `register` turns a training stage's kept model into a version of `avemo-audio` or
 `avemo-fusion`: a pyfunc on raw input (serving.py) tagged with what it came from (git commit,
-DVC stage, variant, class set, input md5s, params, test metrics), aliased `challenger`.
+DVC stage, variant, class set, input md5s, params, test metrics), aliased `challenger`
+(`register_compact`: the search's compact pick, aliased `compact`).
 `promote` evaluates challenger and champion itself, on the held-out test utterances through
 the pyfunc (mlflow.models.evaluate: the serving path), and moves `champion` only if the
 challenger's paired gain on the same utterances has a 95 % interval above `min_delta` (stats.py:
@@ -47,6 +48,7 @@ from avemo.tracking import (
 )
 
 MODEL_NAMES = {"audio": "avemo-audio", "fusion": "avemo-fusion"}
+COMPACT = "compact"  # the alias of the smallest model the interval rule cannot tell from the search's best
 EXPERIMENT = "avemo-registry"
 AUDIT_TAG = "avemo.audit"  # = "promotions" on the run holding the audit trail
 AUDIT_FILE = "promotions.jsonl"
@@ -61,9 +63,10 @@ class PromotionHalfDone(RuntimeError):
     """A promotion or rollback failed after it began changing the registry (the message says what was restored)."""
 
 
-def register(family: str, params: Params, model_dir: Path, details: Path, audio_dir: Path) -> dict:
-    """Register a training stage's kept model (model_dir/best.pt) as the `challenger`; no new version if this exact
-    model is registered already (the alias then moves to that version).
+def register(family: str, params: Params, model_dir: Path, details: Path, audio_dir: Path,
+             alias: str = "challenger") -> dict:
+    """Register a training stage's kept model (model_dir/best.pt) under `alias` (`challenger`); no new version if
+    this exact model is registered already (the alias then moves to that version).
 
     `details` is the training stage's details.json: its run, kept seed and figures with intervals.
     """
@@ -76,7 +79,7 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
     _experiment()
     known = client.search_model_versions(f"name='{name}' and tag.fingerprint='{fingerprint}'")
     if known:  # the pipeline's output is this version again (say, after a revert): it is the challenger again
-        client.set_registered_model_alias(name, "challenger", known[0].version)
+        client.set_registered_model_alias(name, alias, known[0].version)
         return {"model": name, "version": int(known[0].version), "registered": False, "fingerprint": fingerprint}
     training = client.get_run(summary["mlflow_run_id"])
     test = summary["test"]
@@ -87,7 +90,7 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
             **{f"test_{m}_{part}": f"{test[m][part]:.4f}" for m in ("ua", "wa", "f1") for part in ("mean", "low", "high")},
             **{f"test_{m}_seed": f"{test[m]['per_seed'][str(summary['model']['seed'])]:.4f}" for m in ("ua", "wa", "f1")}}
     version, run_id = log_version(name, weights, config, tags, params.yaml_values(["labels", "train", "models"]),
-                                  source_run_id=summary["mlflow_run_id"])
+                                  source_run_id=summary["mlflow_run_id"], alias=alias)
     return {"model": name, "version": int(version), "registered": True, "fingerprint": fingerprint, "run_id": run_id}
 
 
@@ -99,9 +102,9 @@ def version_fingerprint(weights: Path, config: dict) -> str:
 
 
 def log_version(name: str, weights: Path, config: dict, tags: dict, params: dict | None = None,
-                source_run_id: str | None = None) -> tuple[str, str]:
+                source_run_id: str | None = None, alias: str = "challenger") -> tuple[str, str]:
     """Log the pyfunc (model file, serving config, the package's code) in a registering run and make it a new
-    version of `name`, tagged and aliased `challenger`; its source run is `source_run_id` (the training run) when
+    version of `name`, tagged and aliased `alias`; its source run is `source_run_id` (the training run) when
     given. Return (version, the registering run's id)."""
     client = mlflow.MlflowClient(tracking_uri())
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=_experiment(),
@@ -118,8 +121,24 @@ def log_version(name: str, weights: Path, config: dict, tags: dict, params: dict
     version = _new_version(client, name, info.model_id, source_run_id or run.info.run_id)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    client.set_registered_model_alias(name, "challenger", version)
+    client.set_registered_model_alias(name, alias, version)
     return version, run.info.run_id
+
+
+def register_compact(family: str, params: Params, model_dir: Path, details: Path, audio_dir: Path) -> Decision:
+    """Register the search's compact pick, trained over the seeds (a compact training stage's model), and point the
+    `compact` alias at it, on the audit trail. No gate: the pick is the search's (tuning/front.py), for users who
+    serve on small machines; `champion` and `challenger` stay where they are."""
+    name = MODEL_NAMES[family]
+    client = mlflow.MlflowClient(tracking_uri())
+    before = _alias(client, name, COMPACT)
+    registered = register(family, params, model_dir, details, audio_dir, alias=COMPACT)
+    version = str(registered["version"])
+    client.set_model_version_tag(name, version, "role", COMPACT)
+    decision = Decision(name, COMPACT, before.version if before else None, version, {},
+                        f"the search's compact pick, trained over the seeds ({model_dir})")
+    _append_audit(client, decision.line())
+    return decision
 
 
 def _new_version(client: mlflow.MlflowClient, name: str, model_id: str, source_run_id: str) -> str:

@@ -2,8 +2,10 @@
 
 Both versions answer the held-out test utterances through the serving pyfunc; the challenger is
 promoted only if its paired gain has a 95 % interval above `--min-delta`. `--dry-run` decides and
-changes nothing; `--rollback` moves `champion` back to the version it replaced. Every decision,
-with its interval, goes to the version's tags and the audit trail.
+changes nothing; `--rollback` moves `champion` back to the version it replaced; `--compact` registers
+the search's compact pick (the smallest model the interval rule cannot tell from the best, trained over
+the seeds by a compact stage) and points the `compact` alias at it. Every decision, with its interval,
+goes to the version's tags and the audit trail.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="the split stage's table: which utterances are the test role (default: %(default)s)")
     p.add_argument("--video", type=Path, default=Path("data/processed/video/full-raw"),
                    help="the video stage's output, to leave out clips it could not read (fusion; default: %(default)s)")
+    p.add_argument("--compact", type=Path, metavar="MODEL_DIR",
+                   help="register this compact training stage's model (best.pt) and move the `compact` alias to it")
+    p.add_argument("--compact-details", type=Path, help="--compact: that stage's details.json")
+    p.add_argument("--compact-best", type=Path, action="append", default=[],
+                   help="--compact: the search results its params came from (the tune stage's --compact-out)")
+    p.add_argument("--audio", type=Path, default=Path("data/processed/audio/full-raw"),
+                   help="--compact: the audio variant it was trained on (default: %(default)s)")
     p.add_argument("--audit", action="store_true",
                    help="print the model's promotions, refusals and rollbacks in this store; change nothing")
 
@@ -42,6 +51,9 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
     if args.audit:
         print_audit(args.model)
+        return
+    if args.compact:
+        promote_compact(args, params)
         return
     try:
         if args.rollback:
@@ -65,6 +77,21 @@ def run(args: argparse.Namespace, params: Params) -> None:
         console.print(table)
     prefix = "dry run, nothing changed: would " if args.dry_run and decision.action != "none" else ""
     console.print(f"promote {args.model}: {prefix}{decision.action} ({decision.reason})", markup=False)
+
+
+def promote_compact(args: argparse.Namespace, params: Params) -> None:
+    from avemo.registry import register_compact
+    from avemo.stages.frame import searched
+    from avemo.stages.show import console
+
+    if not args.compact_details:
+        raise ValueError("--compact needs --compact-details (the compact stage's details.json)")
+    family = args.model.removeprefix("avemo-")
+    decision = register_compact(family, searched(params, args.compact_best, args.set), args.compact,
+                                args.compact_details, args.audio)
+    moved = f"from v{decision.from_version} " if decision.from_version else ""
+    console.print(f"promote {args.model}: alias compact {moved}to v{decision.to_version} ({decision.reason})",
+                  markup=False)
 
 
 def print_audit(model: str) -> None:
