@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from avemo.report import build_report
-from avemo.stats import Predictions, figure
+from avemo.stats import Predictions, compare, figure
 from tests.conftest import project_params
 
 PARAMS = project_params()
@@ -77,7 +77,25 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
                       "selection_items": 47, "confirmation": None,
                       "chosen": {"trial": 0, "overrides": {}, "why": "the hand-set params: ..."},
                       "stage": "tune_audio"}}
+    # A study search: its space, its front and compact pick, and its choice against the hand-set recipe on test.
+    searched = log("avemo-audio", "train_audio_searched", answers(0.9, seed=30), tmp_path)
+    hand = log("avemo-audio", "train_audio_handset", answers(0.6, seed=31), tmp_path)
+    vs_best = compare(answers(0.68, seed=40, seeds=1), answers(0.7, seed=41, seeds=1)).to_dict()
+    tune["study-audio"] = {**tune["audio"], "stage": "tune_audio_study",
+                           "space": {"train.loop.lr": {"low": 0.0005, "high": 0.01, "log": True}, "blocks": [2, 3]},
+                           "front": [{"trial": 5, "val_ua": 0.68, "latency_ms": 1.25, "parameters": 4321,
+                                      "vs_best": vs_best},
+                                     {"trial": 3, "val_ua": 0.7011, "latency_ms": 3.5, "parameters": 9876,
+                                      "vs_best": compare(answers(0.7), answers(0.7)).to_dict()}],
+                           "compact": {"trial": 5, "val_ua": 0.68, "latency_ms": 1.25, "parameters": 4321,
+                                       "why": "the fastest trial of the front ..."}}
     text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune)
+    section = text.split("## 7.")[1]
+    assert "`train.loop.lr` [0.0005, 0.01] (log); `blocks` {2, 3}" in section
+    assert row(section, "| 5 | 0.680 | 1.25 ms | 4,321 |").endswith(f"]: **{vs_best['verdict']}** |")
+    assert "the compact pick** is trial 5 (1.25 ms, 4,321 parameters" in section
+    assert f"`{searched[:8]}` - `{hand[:8]}`" in row(section, "| choice - hand-set |")
+    assert "**better**" in row(section, "| choice - hand-set |")
 
     assert text.startswith(f"# Results on `{PARAMS.corpus.root}`")
     headline = figure(answers(0.8))
@@ -173,7 +191,10 @@ def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_
 RUN_NAMES = re.compile(rb"[0-9a-f]{32}|`[0-9a-f]{8}`|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{4}|Z)?|"
                        rb"git `[0-9a-f]{10}`")
 TIMES = {"seconds", "started", "ended", "time", "wall_s", "search_seconds", "duration_s", "mlflow_run_id", "run_id",
-         "mlflow_run_ids"}
+         "mlflow_run_ids",
+         "latency_ms", "front", "compact"}  # a search's measured latencies, and the front and pick drawn from them
+#: The report's lines drawn from measured latencies: a search's front rows and its compact pick.
+LATENCY_LINES = re.compile(rb"^(\| \d+ \| .* ms \| .*|\*\*[^*\n]+: the compact pick\*\*.*)\n", re.MULTILINE)
 
 
 def masked(path) -> bytes:
@@ -186,4 +207,4 @@ def masked(path) -> bytes:
                 return {k: drop(v) for k, v in value.items() if k not in TIMES and not k.endswith(("_seconds", "_s"))}
             return [drop(v) for v in value] if isinstance(value, list) else value
         data = json.dumps(drop(json.loads(data)), sort_keys=True).encode()
-    return RUN_NAMES.sub(b"<run>", data)
+    return RUN_NAMES.sub(b"<run>", LATENCY_LINES.sub(b"", data))

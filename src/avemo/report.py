@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -221,7 +221,7 @@ def audio_grid(store: Store, params: Params) -> list[str]:
     lines = ["## 1. Audio models x dataset variants (test UA)", ""]
     models, variants = list(params.study.models), list(params.study.grid_variants)
     cells = {(m, v): store.cell(f"train_audio@{m}-{v}") for m in models for v in variants}
-    rows = [[m, *(cells[m, v].text() for v in variants), f"{STUDY[m]:.2f}"] for m in models]
+    rows = [[m, *(cells[m, v].text() for v in variants), f"{STUDY[m]:.2f}" if m in STUDY else "—"] for m in models]
     lines += _table(["model", *(f"{VARIANT_NAMES[v]} `{v}`" for v in variants), "study (WA %, best variant)"], rows)
     lines += ["", "What the variants change, per model (difference in test UA):", ""]
     contrasts = (("full-clean", "full-raw", True), ("clip3s-clean", "clip3s-raw", True),
@@ -377,7 +377,51 @@ def search(store: Store, tune: dict[str, dict]) -> list[str]:
     lines += _table(["search", "trials", "hand-set (selection half)", "best found (selection half)",
                      "best - hand-set, fresh seeds, confirmation half", "the final models train", "MLflow parent run"],
                     rows)
-    return lines + [""]
+    lines += [""]
+    for family, r in tune.items():
+        lines += search_details(store, family, r)
+    return lines
+
+
+#: The study's searches (study/dvc.yaml): the stage that trains each one's choice over the seeds, and the stage that
+#: trains the hand-set recipe beside it with the same seeds, for the test comparison.
+SEARCHED = {"study-audio": ("train_audio_searched", "train_audio_handset"),
+            "study-fusion": ("train_fusion_searched", "train_fusion_handset")}
+
+
+def search_details(store: Store, family: str, r: dict) -> list[str]:
+    """One search: what it searched, its accuracy-latency front and compact pick, and (a study search) what its
+    choice bought on test over the hand-set recipe."""
+    lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r["space"].items())
+                                            if r.get("space") else "— (not recorded by this run)"), ""]
+    front = r.get("front") or []
+    if front:
+        lines += [f"**{family}: the front** (completed trials no other beats on both validation UA and single-clip "
+                  "latency on this CPU, fastest first; each trial's selection-half answers minus the best's, one seed "
+                  "each, so the interval counts the items only; latency is measured, so it moves a little between "
+                  "runs and machines):", ""]
+        lines += _table(["trial", "validation UA (selection half)", "latency, one 3 s clip", "parameters",
+                         "minus the best"],
+                        [[str(t["trial"]), f"{t['val_ua']:.3f}", f"{t['latency_ms']:.2f} ms", f"{t['parameters']:,}",
+                          verdict_text(replace(Comparison.from_dict(t["vs_best"]), note=""))] for t in front])
+        c = r["compact"]
+        lines += ["", f"**{family}: the compact pick** is trial {c['trial']} ({c['latency_ms']:.2f} ms, "
+                      f"{c['parameters']:,} parameters, validation UA {c['val_ua']:.3f}): {c['why']}.", ""]
+    if family in SEARCHED:
+        searched, hand = (store.cell(stage) for stage in SEARCHED[family])
+        lines += [f"**{family}: what the search bought on test** (its choice and the hand-set recipe, each trained "
+                  "over the seeds, paired on the test items):", ""]
+        lines += _table(["arm", "test UA"], [[f"the search's choice (`{searched.stage}`)", searched.text()],
+                                             [f"the hand-set recipe (`{hand.stage}`)", hand.text()],
+                                             ["choice - hand-set", verdict_text(vs(searched, hand))]])
+        lines += [""]
+    return lines
+
+
+def _space_text(spec) -> str:
+    if isinstance(spec, list):
+        return "{" + ", ".join(str(v) for v in spec) + "}"
+    return f"[{spec['low']}, {spec['high']}]" + (" (log)" if spec.get("log") else "")
 
 
 def _modalities_figure(rows: list[tuple[str, Cell, Cell]], path: Path) -> None:

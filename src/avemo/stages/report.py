@@ -16,6 +16,9 @@ from avemo.params import Params
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", type=Path, required=True, help="reports/corpus.json")
     p.add_argument("--tune", type=Path, action="append", default=[], help="reports/tune/<family>.json")
+    p.add_argument("--study-tune", type=Path, nargs="*",
+                   default=[Path("reports/tune/study-audio.json"), Path("reports/tune/study-fusion.json")],
+                   help="the study's searches (study/dvc.yaml), when they have run")
     p.add_argument("--label-efficiency", type=Path, default=Path("reports/label_efficiency.json"),
                    help="the study's label-efficiency summary, when it has run")
     p.add_argument("--explanation", type=Path, default=Path("reports/details/explain/explain.json"),
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.stages.frame import read_json
     from avemo.stages.show import console
 
-    tune = {path.stem: read_json(path) for path in args.tune if path.exists()}
+    tune = {path.stem: read_json(path) for path in [*args.tune, *args.study_tune] if path.exists()}
     efficiency = read_json(args.label_efficiency) if args.label_efficiency.exists() else None
     explanation = read_json(args.explanation) if args.explanation.exists() else None
     text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency, explanation)
