@@ -257,10 +257,30 @@ def test_avemo_predict_finds_the_version_mlflow_finds_without_importing_mlflow(s
     (tmp_path / "clip.wav").write_bytes(GOOD)
     probe = ("import sys; from avemo.cli import main; "
              f"code = main(['predict', {str(tmp_path / 'clip.wav')!r}, '--model', 'avemo-audio@challenger']); "
-             "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'matplotlib', 'sklearn'}))")
+             "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'matplotlib', 'sklearn', "
+             "'librosa', 'numba', 'scipy', 'pandas'}))")
     cold = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "MLFLOW_TRACKING_URI": store},
                           capture_output=True, text=True)
     assert cold.stdout.strip().splitlines()[-1] == "0 []", cold.stdout + cold.stderr
+
+
+def test_the_predictor_answers_as_with_librosas_spectrograms(models, monkeypatch):
+    """The predictor's spectrograms are numpy's transcription of librosa's (a cold `avemo predict` imports no
+    librosa, numba or scipy): each answer is the one librosa's spectrograms give, bit for bit."""
+    from avemo.audio import variant
+    from tests.audio.test_spectrogram import librosa_spectrogram_db
+
+    noisy = wav_bytes(4.7)  # a second clip padded with noise: `full` segmentation of 4.7 s
+    rows = {"audio": [{"audio_b64": b64(GOOD)}, {"audio_b64": b64(noisy)}],
+            "fusion": [{"audio_b64": b64(GOOD), **FUSION}, {"audio_b64": b64(noisy), **FUSION,
+                                                           "video_b64": b64(video_bytes(seconds=4.7))}]}
+    for family, sent in rows.items():
+        model = pyfunc(models, family)
+        ours = model.predict(None, pd.DataFrame(sent))
+        monkeypatch.setattr(variant, "spectrogram_db", librosa_spectrogram_db)
+        theirs = model.predict(None, pd.DataFrame(sent))
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from avemo.params import Cleanup
 
 
 def bandpass(y: np.ndarray, sr: int, low_hz: float, high_hz: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth band-pass: removes rumble and hiss outside the speech band."""
+    from scipy import signal  # ~1 s to import: only the clean variants pay for it, not a raw model's answer
+
     sos = signal.butter(order, [low_hz, min(high_hz, 0.49 * sr)], btype="bandpass", fs=sr, output="sos")
     return signal.sosfiltfilt(sos, y).astype(np.float32)
 

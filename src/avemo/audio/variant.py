@@ -11,9 +11,9 @@ import json
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from avemo.audio.cleanup import NoiseProfile, clean, estimate_noise
 from avemo.audio.segment import Clip, SegmentPolicy, plan_clips
@@ -21,6 +21,9 @@ from avemo.audio.spectrogram import fit_frames, spectrogram_db
 from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.parallel import parallel_map
 from avemo.params import Audio, Cleanup, Spectrogram
+
+if TYPE_CHECKING:  # pandas costs a cold `avemo predict` ~0.3 s: imported where a table is made or read
+    import pandas as pd
 
 SKIPPED_COLUMNS = ["file", "utterance_id", "action", "reason"]
 #: Utterance fields every item carries, so later stages need not join the utterance table.
@@ -158,6 +161,8 @@ def session_noise(utterances: pd.DataFrame) -> dict[int, NoiseProfile]:
 
 def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write one variant to `out_dir`; return (clip table, skipped table)."""
+    import pandas as pd
+
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped = plan_jobs(utterances, cfg)
     noise = session_noise(utterances) if needs_noise(jobs, cfg) else None
@@ -165,9 +170,6 @@ def build_variant(utterances: pd.DataFrame, cfg: VariantConfig, out_dir: Path) -
     sp = cfg.spectrogram
     array_path = out_dir / "spectrograms.npy"
     np.lib.format.open_memmap(array_path, mode="w+", dtype=np.float16, shape=(planned, sp.bins, sp.frames)).flush()
-    # librosa's first STFT in a process costs ~1.5 s of lazy loading: pay it once here, before
-    # the workers are forked, instead of once in every worker.
-    spectrogram_db(np.zeros(4 * sp.n_fft, np.float32), SAMPLE_RATE, sp)
     wav_of = {j.utterance_id: j.wav_path for j in jobs}
     name = f"audio: {cfg.policy.segmentation}-{'clean' if cfg.cleanup else 'raw'}"
     written = set()
@@ -205,6 +207,8 @@ def variant_summary(n_utterances: int, clips: pd.DataFrame, skipped: pd.DataFram
 
 def clip_table(utterances: pd.DataFrame, jobs: list[Job]) -> pd.DataFrame:
     """One row per written item, with its utterance's fields; `row` is its place in the array as planned."""
+    import pandas as pd
+
     clips = [(j, k, c) for j in jobs for k, c in enumerate(j.clips)]
     where = pd.Index(utterances["utterance_id"]).get_indexer([j.utterance_id for j, _, _ in clips])
     fields = utterances.iloc[where][["utterance_id", *UTTERANCE_FIELDS, "start", "avi_path"]].reset_index(drop=True)

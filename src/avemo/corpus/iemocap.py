@@ -11,9 +11,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import soundfile as sf
+
+if TYPE_CHECKING:  # `avemo predict` reads UTTERANCE_RE: pandas (~0.3 s) is imported where a table is made
+    import pandas as pd
 
 DIALOG_PATTERN = r"Ses0[1-5][MF]_(?:impro|script)\d\d[ab]?(?:_\d[ab]?)?"
 UTTERANCE_PATTERN = DIALOG_PATTERN + r"_[MF][X\d]{2}\d"
@@ -166,6 +169,8 @@ def _wav_problem(path: Path) -> tuple[str, int, float]:
 
 def read_corpus(root: str | Path, mapping: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Index an IEMOCAP_full_release tree: (utterances, skipped)."""
+    import pandas as pd
+
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: corpus root not found (set corpus.root in params.yaml)")

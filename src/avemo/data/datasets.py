@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from avemo.data.augment import augment, crop_frequency
 from avemo.data.balance import resample_indices
 from avemo.params import Augment, Balance
+
+if TYPE_CHECKING:  # pandas costs a cold `avemo predict` ~0.3 s: imported where a table is made or read
+    import pandas as pd
 
 ROLES = ("train", "val", "test")
 
@@ -52,6 +55,8 @@ class SpectrogramDataset(Dataset):
     def __init__(self, variant_dir: str | Path, splits: pd.DataFrame, role: str, classes: list[str], fold: int = 0,
                  crop_ratio: float = 0.0, augment_params: Augment | None = None,
                  balance: Balance | None = None):
+        import pandas as pd
+
         variant_dir = Path(variant_dir)
         meta = json.loads((variant_dir / "meta.json").read_text())["spectrogram"]
         self.floor, self.ceiling = meta["floor_db"], meta["ceiling_db"]
@@ -144,6 +149,8 @@ class AudioVisualDataset(SpectrogramDataset):
                  classes: list[str], fold: int = 0, crop_ratio: float = 0.0,
                  augment_params: Augment | None = None, balance: Balance | None = None,
                  missing_video: str = "drop", with_audio: bool = True):
+        import pandas as pd
+
         super().__init__(variant_dir, splits, role, classes, fold, crop_ratio, augment_params, balance)
         self.with_audio = with_audio
         if missing_video not in ("drop", "blank"):

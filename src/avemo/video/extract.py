@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from avemo.parallel import parallel_map
 from avemo.params import Face, Video
@@ -29,6 +29,9 @@ from avemo.video.frames import (
     open_video,
     speaker_half,
 )
+
+if TYPE_CHECKING:  # pandas costs a cold `avemo predict` ~0.3 s: imported where a table is made
+    import pandas as pd
 
 SKIPPED_COLUMNS = ["clip_id", "file", "reason"]
 
@@ -133,6 +136,8 @@ def dialogue_jobs(clips: pd.DataFrame, cfg: Video) -> list[DialogueJob]:
 
 def build_video(audio_clips: pd.DataFrame, cfg: Video, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write frames for every audio item; return (video clip table, skipped table)."""
+    import pandas as pd
+
     out_dir.mkdir(parents=True, exist_ok=True)
     p = cfg.face
     audio_clips = audio_clips.reset_index(drop=True)  # the index is the row in the array
