@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from avemo.audio.cleanup import NoiseProfile, estimate_noise
 from avemo.audio.segment import Clip, SegmentPolicy, plan_clips
@@ -72,9 +73,14 @@ class Predictor:
         self.noise = NoiseProfile.from_dict(c["noise"]) if c["noise"] else None
         self.session_noise = {int(k): NoiseProfile.from_dict(v) for k, v in (c.get("noise_by_session") or {}).items()}
         self.video = Video(**c["video"])
-        # Each input's video is decoded beside its audio preparation; concurrent requests' side by side.
+        # Each input's video is decoded beside its audio preparation and audio branch; concurrent requests' side
+        # by side.
         self.decoder = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         cv2.setNumThreads(1)
+        # numpy's BLAS on one thread, as in the pipeline's stages (determinism.py): the mel filters' product (64 x
+        # 513 by 513 x 301) takes 0.5 ms on one, and 20 ms or more on two threads spinning against the decoding
+        # thread and torch's. The answers are the same (checked on the registered models' answers).
+        threadpool_limits(1, user_api="blas")
 
     def predict(self, rows: list[dict]) -> np.ndarray:
         """Class probabilities, one row per input; InputError on the first input it cannot answer for."""
@@ -85,11 +91,17 @@ class Predictor:
         return np.stack([self.predict_one(row, k) for k, row in enumerate(rows)])
 
     def predict_one(self, row: dict, k: int) -> np.ndarray:
-        """One input's probabilities: the mean over its clips."""
-        return self.probabilities(*self.inputs(row, k))
+        """One input's probabilities: the mean over its clips. Fusion runs its audio branch while the frames
+        decode, then the rest of its forward (FusionNet.fuse): the same operations on the same inputs."""
+        if self.family != "fusion":
+            return self.probabilities(*self.inputs(row, k))
+        with torch.no_grad():
+            audio, frames = self.inputs(row, k, self.network.audio.embed)
+            return self.softmax(self.network.fuse(audio, frames))
 
-    def inputs(self, row: dict, k: int) -> tuple[torch.Tensor, ...]:
-        """What the network reads for row `k`: its clips' spectrograms (and, for fusion, their face frames)."""
+    def inputs(self, row: dict, k: int, audio_branch=None) -> tuple[torch.Tensor, ...]:
+        """What the network reads for row `k`: its clips' spectrograms (and, for fusion, their face frames); with
+        `audio_branch`, fusion's spectrograms go through it while the frames decode."""
         label, name, y = self.samples(row, k)
         clips = plan_clips(len(y) / SAMPLE_RATE, self.variant.policy)
         if not clips:
@@ -105,7 +117,8 @@ class Predictor:
             speaker = side(row, k)
             frames = self.decoder.submit(self.frames, path, video_label, start, end, speaker, len(y) / SAMPLE_RATE,
                                          clips, name)
-            return self.spectrograms(y, clips, name), frames.result()
+            spectrograms = self.spectrograms(y, clips, name)
+            return (spectrograms if audio_branch is None else audio_branch(spectrograms)), frames.result()
 
     def samples(self, row: dict, k: int) -> tuple[str, str, np.ndarray]:
         """(a label for messages, a name, 16 kHz mono samples) of row `k`'s audio, checked.
@@ -166,5 +179,9 @@ class Predictor:
 
     def probabilities(self, *inputs: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            logits = self.network(*inputs)
+            return self.softmax(self.network(*inputs))
+
+    @staticmethod
+    def softmax(logits: torch.Tensor) -> np.ndarray:
+        """Class probabilities from each clip's logits, averaged over the clips."""
         return torch.softmax(logits.float(), dim=1).mean(dim=0).numpy()
