@@ -25,15 +25,14 @@ from avemo.audio.variant import VariantConfig, build_variant
 from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.determinism import pin_torch
 from avemo.labels import class_set
-from avemo.models.audio import audio_config
-from avemo.models.checkpoint import ModelSpec
-from avemo.models.video import video_config
+from avemo.models.audio import KINDS
 from avemo.params import Balance, Spectrogram, load_params
 from avemo.training.loop import seed_everything, train
+from avemo.training.recipe import spec_for
 from benchmarks.bench_spectrogram import make_clips
 
 N_CLIPS = int(os.environ.get("BENCH_TRAIN_CLIPS", "160"))
-RUNS = [("audio", "cnn"), ("audio", "cnn_lstm"), ("audio", "cnn_rnn"), ("video", "cnn"), ("fusion", "cnn")]
+RUNS = [*(("audio", kind) for kind in KINDS), ("video", "cnn"), ("fusion", "cnn")]
 
 
 def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
@@ -69,9 +68,8 @@ def main() -> None:
                 data = AudioVisualDataset(audio, video, splits, "train", classes, augment_params=augment,
                                           balance=Balance(mode="none"), with_audio=family == "fusion")
             seed_everything(0)
-            m = params.models.audio.model_copy(update={"kind": kind})
-            spec = ModelSpec(family, tuple(classes), audio_config(m, data.input_shape) if family != "video" else None,
-                             video_config(params.models.video, data.frames_shape) if family != "audio" else None)
+            spec = spec_for(family, params.override({"models.audio.kind": kind}), classes, data.input_shape,
+                            data.frames_shape if family != "audio" else None)
             loop = params.train.loop_for(family, 0).model_copy(update={"epochs": 2, "select": "last", "device": "cpu",
                                                                        "num_workers": workers})
             history = train(spec.build(), data, data, classes, loop, tmp / f"ck-{family}-{kind}")

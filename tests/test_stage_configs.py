@@ -3,7 +3,6 @@ params.yaml and its `--set` changes, and every training stage's model builds and
 a config error shows here, not an hour into `make study`."""
 
 import shlex
-from dataclasses import replace
 
 import pytest
 import torch
@@ -11,11 +10,10 @@ from torch import nn
 
 from avemo.cli import BY_NAME
 from avemo.labels import class_set
-from avemo.models.audio import PAPER, audio_config
-from avemo.models.checkpoint import ModelSpec
-from avemo.models.video import video_config
+from avemo.models.audio import KINDS, PAPER
 from avemo.params import set_changes
 from avemo.stages.frame import searched
+from avemo.training.recipe import spec_for
 from tests.conftest import PROJECT, project_params
 
 
@@ -68,8 +66,7 @@ def assert_audio_built_as(net: nn.Module, m) -> None:
     assert [c.padding != (0, 0) for c in convs] == list(m.padding)
     assert all(x.kernel_size == m.pool for x in net.conv if isinstance(x, nn.MaxPool2d))
     assert any(isinstance(x, nn.BatchNorm2d) for x in net.conv) == m.batch_norm
-    rnn = {"cnn": type(None), "cnn_lstm": nn.LSTM, "cnn_rnn": nn.RNN}[m.kind]
-    assert isinstance(net.rnn, rnn), m.kind
+    assert type(net.rnn) is (KINDS[m.kind] or type(None)), m.kind
     if net.rnn is not None:
         assert (net.rnn.hidden_size, net.rnn.num_layers, net.rnn.bidirectional) == (m.hidden, m.rnn_layers,
                                                                                      m.bidirectional)
@@ -109,16 +106,13 @@ def test_every_stage_gets_valid_params_and_its_model_builds(name):
         return
     classes = class_set(params.labels)
     s, v = params.audio.spectrogram, params.video
-    spec = ModelSpec(family, tuple(classes),
-                     audio_config(params.models.audio, (s.bins, s.frames)) if family != "video" else None,
-                     video_config(params.models.video, (v.n_frames, v.face.height, v.face.width),
-                                  params.train.video_normalise) if family != "audio" else None)
+    spec = spec_for(family, params, classes, (s.bins, s.frames), (v.n_frames, v.face.height, v.face.width))
     model = spec.build().eval()
     audio = model if family == "audio" else getattr(model, "audio", None)
     video = model.net if family == "video" else getattr(model, "video", None)
     if audio is not None:
         m = params.models.audio
-        assert_audio_built_as(audio, m if m.preset != "paper" else replace(PAPER, kind=m.kind))
+        assert_audio_built_as(audio, m if m.preset != "paper" else PAPER.model_copy(update={"kind": m.kind}))
     if video is not None:
         assert_video_built_as(video, params.models.video)
     assert (model.head if family != "video" else model.net.head).out_features == len(classes), name

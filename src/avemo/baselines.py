@@ -32,7 +32,7 @@ from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import items_for_role
 from avemo.metrics import classification_metrics
 from avemo.parallel import parallel_map
-from avemo.params import Baseline
+from avemo.params import FAMILIES, Baseline
 
 LOGMEL = {"n_fft": 400, "hop_length": 160, "n_mels": 40}
 FACE_GRID = (25, 15)  # width x height of the grey thumbnails
@@ -48,6 +48,10 @@ class Reference:
     features: tuple[str, ...]  # of FEATURES, side by side
     model: str  # logistic_regression | svm
     description: str
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES or not self.features or not set(self.features) <= set(FEATURES):
+            raise ValueError(f"reference {self.name}: family one of {FAMILIES}, features of {FEATURES}")
 
     @property
     def needs_video(self) -> bool:

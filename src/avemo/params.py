@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveInt,
+    StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+
+from avemo.models.audio import KINDS, AudioLayers
 
 
 class Section(BaseModel):
@@ -320,7 +325,7 @@ class Search(Section):
     min_complete: int = Field(3, ge=1)  # fewer completed trials: the search says it searched too little
     timeout_s: float | None = Field(None, gt=0)  # optional: no new trial starts after this long
     epochs: int = Field(12, ge=1)  # per trial
-    space: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, Any] = Field(default_factory=dict)  # checked against the knobs it changes (check_space)
 
 
 class Tune(Section):
@@ -360,30 +365,10 @@ class Baseline(Section):
     egemaps: EgemapsReference = Field(default_factory=EgemapsReference)
 
 
-AudioKind = Literal["cnn", "cnn_lstm", "cnn_rnn"]
+class AudioModel(AudioLayers, Section):
+    """The audio network's knobs, as models/audio.py declares them (kind: one of its KINDS), and a preset."""
 
-
-class AudioModel(Section):
     preset: Literal["small", "paper"] = "small"  # paper: the study's exact layer sizes
-    kind: AudioKind = "cnn"
-    channels: tuple[int, ...] = (8, 16, 16)
-    kernels: tuple[tuple[int, int], ...] = ((5, 5), (3, 3), (3, 3))
-    padding: tuple[bool, ...] = (True, True, True)
-    pool: int = Field(2, ge=1)
-    hidden: int = Field(64, ge=1)
-    rnn_layers: int = Field(1, ge=1)
-    bidirectional: bool = True
-    rnn_dropout: float = Field(0.1, ge=0, lt=1)
-    fc: int = Field(64, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    batch_norm: bool = False
-    pooling: Literal["flatten", "mean", "meanmax", "meanstd", "stats"] = "flatten"
-
-    @model_validator(mode="after")
-    def _one_entry_per_block(self) -> "AudioModel":
-        if not len(self.channels) == len(self.kernels) == len(self.padding):
-            raise ValueError("channels, kernels and padding need one entry per block")
-        return self
 
 
 class VideoModel(Section):
@@ -417,10 +402,18 @@ Variant = Literal["full-raw", "full-clean", "clip3s-raw", "clip3s-clean"]
 class Study(Section):
     """What `make study` runs beyond the quick default (study/dvc.yaml)."""
 
-    models: tuple[AudioKind, ...] = ("cnn", "cnn_lstm", "cnn_rnn")  # the study's Table 1: every model ...
+    models: tuple[str, ...] = ("cnn", "cnn_lstm", "cnn_rnn")  # the study's Table 1: every model (KINDS) ...
     grid_variants: tuple[Variant, ...] = VARIANTS  # ... on each of DS I-IV
     loso_folds: tuple[int, ...] = (0, 1, 2, 3)  # fold 4 (test Session 5, validate 4) is the fixed split
     three_classes: str = "paper3"  # the label set of the 3-class rows
+
+    @field_validator("models")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [m for m in value if m not in KINDS]
+        if unknown:
+            raise ValueError(f"{unknown} are not audio model kinds {list(KINDS)} (models/audio.py)")
+        return value
 
 
 class Params(Section):
@@ -449,6 +442,10 @@ class Params(Section):
         """A copy with dotted-path changes set (`{"train.loop.lr": 0.01}`), validated like the file."""
         if not changes:
             return self
+        return validate(self._changed(changes), "override")
+
+    def _changed(self, changes: dict[str, Any]) -> dict:
+        """The plain tree with dotted-path changes set, not yet validated."""
         tree = self.model_dump(mode="json")
         for path, value in changes.items():
             node = tree
@@ -460,7 +457,7 @@ class Params(Section):
                                       + (f"; did you mean {near[0]!r}?" if near else ""))
                 node = node[key]
             node[leaf] = value
-        return validate(tree, "override")
+        return tree
 
     def yaml_values(self, keys: list[str]) -> dict[str, Any]:
         """Plain values of some dotted keys (for MLflow params and fingerprints)."""
@@ -476,6 +473,16 @@ class Params(Section):
 
 def validate(tree: dict, source: str) -> Params:
     """A Params from a plain tree, or a ParamsError naming each bad key and what was expected."""
+    params = _typed(tree, source)
+    for family, field in Tune.model_fields.items():
+        if field.annotation is Search:
+            problems = check_space(params, getattr(params.tune, family).space, family)
+            if problems:
+                raise ParamsError(f"{source}: " + "; ".join(f"tune.{family}.space.{p}" for p in problems))
+    return params
+
+
+def _typed(tree: dict, source: str) -> Params:
     try:
         params = Params.model_validate(tree)
     except ValidationError as exc:
@@ -485,6 +492,54 @@ def validate(tree: dict, source: str) -> Params:
         raise ParamsError(f"{source}: " + "; ".join(f"{m}: missing (every knob lives in params.yaml)"
                                                     for m in missing))
     return params
+
+
+#: A search space's own knobs (tuning/space.py builds several params from each), with the values each takes.
+SHORTHANDS: dict[str, Any] = {"blocks": PositiveInt, "channels": PositiveInt, "padding": bool,
+                              "kernel": Annotated[str, StringConstraints(pattern=r"^\d+x\d+$")],
+                              "video_blocks": PositiveInt, "video_channels": PositiveInt}
+
+
+def check_space(params: Params, space: dict[str, Any], family: str) -> list[str]:
+    """What is wrong with a search space, one line per knob: every key a params path (`train.loop.*` the
+    family's loop, `train.<family>.*`) or a shorthand, every choice and both bounds a value of its field."""
+    problems = []
+    for key, spec in space.items():
+        if isinstance(spec, list) and spec:
+            values = spec
+        elif isinstance(spec, dict) and {"low", "high"} <= set(spec) <= {"low", "high", "log", "step"} \
+                and all(isinstance(spec[b], int | float) and not isinstance(spec[b], bool) for b in ("low", "high")) \
+                and spec["low"] <= spec["high"] and (spec["low"] > 0 or not spec.get("log")):
+            values = [spec["low"], spec["high"]]
+        else:
+            problems.append(f"{key}: a list of choices or {{low, high}} (low <= high, low > 0 if log), not {spec!r}")
+            continue
+        for value in values:
+            problem = _bad_knob(params, key, value, family)
+            if problem:
+                problems.append(f"{key}: {problem}")
+                break
+    return problems
+
+
+def _bad_knob(params: Params, key: str, value: Any, family: str) -> str | None:
+    if key in SHORTHANDS:
+        try:
+            TypeAdapter(SHORTHANDS[key]).validate_python(value, strict=key == "padding")
+        except ValidationError as exc:
+            return f"{value!r}: {exc.errors()[0]['msg']}"
+        return None
+    paths = _paths(params.model_dump(mode="json"))
+    if key not in paths:
+        near = difflib.get_close_matches(key, [*paths, *SHORTHANDS], n=1)
+        return ("not a params.yaml knob nor one of the shorthands " + ", ".join(SHORTHANDS)
+                + (f"; did you mean {near[0]!r}?" if near else ""))
+    target = f"train.{family}.{key.removeprefix('train.loop.')}" if key.startswith("train.loop.") else key
+    try:
+        _typed(params._changed({target: value}), target)
+    except ParamsError as exc:
+        return str(exc).removeprefix(f"{target}: ").removeprefix("override ")
+    return None
 
 
 def set_changes(pairs: list[str]) -> dict[str, Any]:
@@ -508,6 +563,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({exc})") from None
     return validate(tree, str(path))
+
+
+def _paths(tree: dict, prefix: str = "") -> list[str]:
+    """Every dotted path of a plain tree, sections and knobs."""
+    out = []
+    for key, value in tree.items():
+        out.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            out += _paths(value, f"{prefix}{key}.")
+    return out
 
 
 def _explain(exc: ValidationError, source: str) -> str:

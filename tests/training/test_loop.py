@@ -10,7 +10,7 @@ from avemo.training.loop import seed_everything, train
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 TINY = AudioNetConfig(kind="cnn", channels=(4, 8), kernels=((3, 3), (3, 3)), padding=(True, True),
-                      fc=16, dropout=0.0, input_shape=(40, 60))
+                      fc=16, dropout=0.0, batch_norm=False, pooling="flatten", input_shape=(40, 60))
 
 
 def model(seed=0):

@@ -1,4 +1,4 @@
-"""Audio models on spectrograms: CNN, CNN + LSTM, CNN + RNN, built from configuration.
+"""Audio models on spectrograms: CNN, CNN + LSTM, CNN + RNN (KINDS), built from configuration.
 
 The recurrent models read the convolutional feature map along **time**, as a sequence (the
 study fed its RNN a sequence of length 1, which makes it one more dense layer). Kernel
@@ -8,14 +8,21 @@ narrow kernels without (Torfi et al.) is a question for the search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
-from avemo.params import AudioModel
+from avemo.models import DoesNotFit
 
-KINDS = ("cnn", "cnn_lstm", "cnn_rnn")
+if TYPE_CHECKING:
+    from avemo.params import AudioModel
+
+#: The audio model kinds, timm-style: each kind's recurrent read-out along time (an `nn.RNNBase` class built
+#: with the same arguments), or None for the CNN that flattens or pools its map. Params validation, the search
+#: space, the study grid, the report and the benchmarks read this table: a new kind is one entry here.
+KINDS: dict[str, type[nn.RNNBase] | None] = {"cnn": None, "cnn_lstm": nn.LSTM, "cnn_rnn": nn.RNN}
 
 
 def trend(maps: torch.Tensor) -> torch.Tensor:
@@ -34,52 +41,74 @@ TIME_POOLS = {
 POOLINGS = ("flatten", *TIME_POOLS)
 
 
-@dataclass(frozen=True)
-class AudioNetConfig:
-    kind: str = "cnn_rnn"
+class AudioLayers(BaseModel):
+    """The network's knobs: params.yaml's `models.audio` (params.AudioModel adds its preset) and, with the input
+    shape, a built network's configuration (AudioNetConfig), so each field and its default is written once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = "cnn"  # a key of KINDS
     channels: tuple[int, ...] = (8, 16, 16)
     kernels: tuple[tuple[int, int], ...] = ((5, 5), (3, 3), (3, 3))
     padding: tuple[bool, ...] = (True, True, True)  # per block: pad by kernel // 2, or not at all
-    pool: int = 2
-    hidden: int = 64  # recurrent hidden size per direction
-    rnn_layers: int = 1
+    pool: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=1)  # recurrent hidden size per direction
+    rnn_layers: int = Field(1, ge=1)
     bidirectional: bool = True
-    rnn_dropout: float = 0.1
-    fc: int = 64  # the embedding size (the layer before the output)
-    dropout: float = 0.2
-    batch_norm: bool = False  # after each convolution (not in the study)
-    pooling: str = "flatten"  # cnn: 'flatten' the map (the study), or pool it over time (TIME_POOLS)
+    rnn_dropout: float = Field(0.1, ge=0, lt=1)
+    fc: int = Field(64, ge=1)  # the embedding size (the layer before the output)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    batch_norm: bool = True  # after each convolution (not in the study)
+    pooling: str = "meanstd"  # cnn: 'flatten' the map (the study), or pool it over time (TIME_POOLS)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"kind {value!r} is not one of the audio model kinds {list(KINDS)} (models/audio.py)")
+        return value
+
+    @field_validator("pooling")
+    @classmethod
+    def _known_pooling(cls, value: str) -> str:
+        if value not in POOLINGS:
+            raise ValueError(f"pooling {value!r} is not one of {list(POOLINGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_entry_per_block(self) -> "AudioLayers":
+        if not len(self.channels) == len(self.kernels) == len(self.padding):
+            raise ValueError("channels, kernels and padding need one entry per block")
+        return self
+
+
+class AudioNetConfig(AudioLayers):
+    """A built network's configuration: the knobs and the spectrograms' shape."""
+
     input_shape: tuple[int, int] = (200, 300)  # frequency x time
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"audio model kind must be one of {KINDS}, not {self.kind!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"audio model pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        if not len(self.channels) == len(self.kernels) == len(self.padding):
-            raise ValueError("audio model: channels, kernels and padding need one entry per block")
 
-
-#: The study's exact layer sizes (its published code): 3 blocks, 2-layer bidirectional RNN of 128.
+#: The study's exact layer sizes (its published code): 3 blocks, 2-layer bidirectional RNN of 128, no batch norm.
 PAPER = AudioNetConfig(channels=(16, 24, 32), kernels=((12, 16), (8, 12), (5, 7)), padding=(True, False, False),
-                       hidden=128, rnn_layers=2, fc=64)
+                       hidden=128, rnn_layers=2, fc=64, batch_norm=False, pooling="flatten")
 
 
 def audio_config(m: AudioModel, input_shape: tuple[int, int]) -> AudioNetConfig:
     """The network that `models.audio` describes, for spectrograms of `input_shape` (bins x frames)."""
+    shape = tuple(int(n) for n in input_shape)
     if m.preset == "paper":
-        return replace(PAPER, kind=m.kind, input_shape=tuple(input_shape))
-    return AudioNetConfig(input_shape=tuple(input_shape), **m.model_dump(exclude={"preset"}))
+        return PAPER.model_copy(update={"kind": m.kind, "input_shape": shape})
+    return AudioNetConfig(input_shape=shape, **m.model_dump(exclude={"preset"}))
 
 
 def feature_map_shape(cfg: AudioNetConfig) -> tuple[int, int]:
-    """(frequency, time) after the blocks; a clear error when a configuration cannot fit the input."""
+    """(frequency, time) after the blocks; DoesNotFit when a configuration cannot fit the input."""
     f, t = cfg.input_shape
     for b, ((kf, kt), pad) in enumerate(zip(cfg.kernels, cfg.padding), start=1):
         f = (f + 2 * (kf // 2 if pad else 0) - kf + 1) // cfg.pool
         t = (t + 2 * (kt // 2 if pad else 0) - kt + 1) // cfg.pool
         if f < 1 or t < 1:
-            raise ValueError(f"audio model: block {b} of {len(cfg.kernels)} shrinks the {cfg.input_shape} input to "
+            raise DoesNotFit(f"audio model: block {b} of {len(cfg.kernels)} shrinks the {cfg.input_shape} input to "
                              f"{max(f, 0)} x {max(t, 0)}; use fewer blocks, smaller kernels or padding")
     return f, t
 
@@ -106,12 +135,11 @@ class AudioNet(nn.Module):
             blocks += [nn.ReLU(), nn.MaxPool2d(cfg.pool)]
             c_in = c_out
         self.conv = nn.Sequential(*blocks)
-        if cfg.kind == "cnn":
+        if KINDS[cfg.kind] is None:
             self.rnn = None
             features = c_in * f * (t if cfg.pooling == "flatten" else len(TIME_POOLS[cfg.pooling](torch.zeros(1, 2))))
         else:
-            rnn = nn.LSTM if cfg.kind == "cnn_lstm" else nn.RNN
-            self.rnn = rnn(c_in * f, cfg.hidden, num_layers=cfg.rnn_layers, batch_first=True,
+            self.rnn = KINDS[cfg.kind](c_in * f, cfg.hidden, num_layers=cfg.rnn_layers, batch_first=True,
                            bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout if cfg.rnn_layers > 1 else 0.0)
             features = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.embedding = nn.Sequential(nn.Linear(features, cfg.fc), nn.ReLU(), nn.Dropout(cfg.dropout))

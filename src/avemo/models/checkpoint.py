@@ -18,8 +18,7 @@ from torch import nn
 from avemo.models.audio import AudioNet, AudioNetConfig
 from avemo.models.fusion import FusionNet
 from avemo.models.video import VideoNet, VideoNetConfig, VideoOnly
-
-FAMILIES = ("audio", "video", "fusion")
+from avemo.params import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return {"family": self.family, "classes": list(self.classes),
-                "audio": asdict(self.audio) if self.audio else None, "video": asdict(self.video) if self.video else None}
+                "audio": self.audio.model_dump() if self.audio else None,
+                "video": asdict(self.video) if self.video else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":

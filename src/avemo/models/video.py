@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from avemo.models import DoesNotFit
 from avemo.params import VideoModel
 
 
@@ -52,7 +53,7 @@ def video_feature_shape(cfg: VideoNetConfig) -> tuple[int, int, int]:
         if b < cfg.pools:
             h, w = (h - 3) // 2 + 1, (w - 3) // 2 + 1
         if min(t, h, w) < 1:
-            raise ValueError(f"video model: block {b + 1} shrinks the {cfg.input_shape} input to nothing; "
+            raise DoesNotFit(f"video model: block {b + 1} shrinks the {cfg.input_shape} input to nothing; "
                              "use fewer blocks or pools, or more frames")
     return t, h, w
 

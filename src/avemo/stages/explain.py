@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avemo.params import Params
+from avemo.params import FAMILIES, Params
 
-FAMILIES = ("audio", "video", "fusion")
+
+BACKGROUND = "background.pt"  # the training clips a removed modality is drawn from (uint8 frames, as stored)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +33,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     one.add_argument("--model", help="NAME@ALIAS or NAME/VERSION (default avemo-audio@champion)")
     one.add_argument("--out", type=Path, default=Path("explain"), help="folder for the PNG (default: %(default)s)")
     one.add_argument("--verdicts", type=Path, default=Path("reports/details/explain/explain.json"),
-                     help="the stage's explain.json: which methods passed on the test set (default: %(default)s)")
+                     help="the stage's explain.json: which methods passed on the test set, with its background "
+                          f"of training clips ({BACKGROUND}) beside it (default: %(default)s)")
     stage = p.add_argument_group("the stage")
     stage.add_argument("--audio", type=Path, help="audio variant folder")
     stage.add_argument("--frames", type=Path, help="the video stage's output")
@@ -79,6 +81,8 @@ def explain_stage(args: argparse.Namespace, params: Params) -> None:
     test, train = sample(data.test, e.clips_per_class, e.seed), sample(data.train, e.background_per_class, e.seed)
     spectrograms, frames = (torch.stack([data.test[i][k] for i in test]) for k in (0, 1))
     background = tuple(torch.stack([data.train[i][k] for i in train]) for k in (0, 1))
+    args.details.mkdir(parents=True, exist_ok=True)  # one clip's modality shares take the same background
+    torch.save({"spectrograms": background[0], "frames": background[1]}, args.details / BACKGROUND)
     frames, background = scaled(frames, params.train.video_normalise), (  # the explanations perturb model space
         background[0], scaled(background[1], params.train.video_normalise))
     labels = data.test.targets[test]
@@ -118,7 +122,8 @@ def sample(dataset, per_class: int, seed: int):
 
 
 def explain_clip(args: argparse.Namespace) -> None:
-    """One wav (and video window) through a registered model: its maps as PNG, its top bands and moments."""
+    """One wav (and video window) through a registered model: its maps as PNG, its top bands and moments; with
+    a fusion model, its face regions and frames and the share of each modality too."""
     import json
 
     import torch
@@ -134,16 +139,17 @@ def explain_clip(args: argparse.Namespace) -> None:
     from avemo.store import model_folder, pyfunc_artifacts, tracking_uri
 
     name = args.model or ("avemo-fusion@champion" if args.video else "avemo-audio@champion")
+    if not args.verdicts.exists():
+        raise FileNotFoundError(f"{args.verdicts}: no test-set verdicts to tell which methods are faithful "
+                                "(`dvc repro explain`, which `make repro` runs)")
+    verdicts = json.loads(args.verdicts.read_text())
     artifacts = pyfunc_artifacts(model_folder(name, tracking_uri()))
     model = Predictor(artifacts["weights"], artifacts["config"], Files(local=True))
     row = {"audio_path": str(args.clip)}
     if args.video:
         row.update(video_path=str(args.video), start=args.start, end=args.end, side=args.side or side_of(args.clip))
     inputs = model.inputs(row, 0)  # what the network sees: spectrograms (and frames) of each clip of the wav
-    if not args.verdicts.exists():
-        raise FileNotFoundError(f"{args.verdicts}: no test-set verdicts to tell which methods are faithful "
-                                "(`dvc repro study/dvc.yaml:explain`)")
-    passed = passed_in(json.loads(args.verdicts.read_text())["audio"])
+    passed = passed_in(verdicts["audio"])
     explanation = explain_spectrograms(model.network, inputs[0], model.classes,
                                        frames=inputs[1] if len(inputs) > 1 else None)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -155,11 +161,58 @@ def explain_clip(args: argparse.Namespace) -> None:
     moments = {method: [int(m) for m in torch.tensor(values[0]).argsort(descending=True)[:3]]
                for method, values in explanation.moments.items() if (method, "moment") in passed}
     edges = explanation.moment_edges() * scale.frame_seconds
-    print(json.dumps({"model": name, "emotion": model.classes[int(explanation.targets[0])],
-                      "p": round(float(explanation.probabilities[0]), 4), "figure": str(path),
-                      "top_bands_hz": top, "top_moments_s": {m: [[round(float(edges[k]), 2),
-                                                                  round(float(edges[k + 1]), 2)] for k in v]
-                                                             for m, v in moments.items()}}))
-    if not top and not moments:
+    answer = {"model": name, "emotion": model.classes[int(explanation.targets[0])],
+              "p": round(float(explanation.probabilities[0]), 4), "figure": str(path), "top_bands_hz": top,
+              "top_moments_s": {m: [[round(float(edges[k]), 2), round(float(edges[k + 1]), 2)] for k in v]
+                                for m, v in moments.items()}}
+    drawn = bool(top or moments)
+    if model.family == "fusion":
+        faces, drawn_faces = explain_face(model.network, *inputs, model.classes, verdicts,
+                                          args.verdicts.parent / BACKGROUND, args.out / f"{args.clip.stem}-face.png")
+        answer.update(faces)
+        drawn = drawn or drawn_faces
+    print(json.dumps(answer))
+    if not drawn:
         notes.print("no method passed its deletion check on the test set: no map is drawn as an explanation",
                     markup=False)
+
+
+def explain_face(network, spectrograms, frames, classes: list[str], verdicts: dict, background: Path,
+                 path: Path) -> tuple[dict, bool]:
+    """A fusion model's face regions and frames for the first clip, and each modality's share of its answer
+    against the explain stage's background of training clips; (what to print, whether a map was drawn)."""
+    import numpy as np
+    import torch
+
+    from avemo.explain import explain_frames, mean_face, modality_shares
+    from avemo.explain.figures import clip_face_figure, passed_in
+    from avemo.explain.outputs import video_branch
+    from avemo.explain.summary import ranked
+    from avemo.models.video import scaled
+
+    if not background.exists():
+        raise FileNotFoundError(f"{background}: no background of training clips for the modality shares "
+                                "(`dvc repro explain`, which `make repro` runs)")
+    stored = torch.load(background, weights_only=True)
+    if stored["spectrograms"].shape[1:] != spectrograms.shape[1:] or stored["frames"].shape[1:] != frames.shape[1:]:
+        raise ValueError(f"{background}: the explain stage's background clips are shaped "
+                         f"{tuple(stored['spectrograms'].shape[1:])} and {tuple(stored['frames'].shape[1:])}, this "
+                         f"model reads {tuple(spectrograms.shape[1:])} and {tuple(frames.shape[1:])}: explain it with "
+                         "the stage that explained it")
+    normalise = video_branch(network).cfg.normalise
+    frames, bg_frames = scaled(frames[:1], normalise), scaled(stored["frames"], normalise)
+    spectrograms = spectrograms[:1]
+    video = explain_frames(network, frames, classes, spectrograms=spectrograms, baseline=mean_face(bg_frames),
+                           repeats=1)
+    shares = modality_shares(network, spectrograms, frames, classes, targets=torch.as_tensor(video.targets),
+                             background=(stored["spectrograms"], bg_frames))
+    passed = passed_in(verdicts["video"])
+    clip_face_figure(video, path, normalise, passed, shares)
+    top = {m: ranked(video.cells(v[:1])[0], 3) for m, v in video.regions.items() if (m, "region") in passed}
+    frame_top = {m: ranked(v[0], 3) for m, v in video.frames.items() if (m, "frame") in passed}
+    modality = {"audio_share": shares.audio_share, "audio_shapley": shares.audio_shapley,
+                "video_shapley": shares.video_shapley, "p_without_audio": shares.without_audio,
+                "p_without_video": shares.without_video}
+    return ({"face_figure": str(path), "region_grid": list(video.grid), "top_regions": top, "top_frames": frame_top,
+             "modality": {k: None if np.isnan(v[0]) else round(float(v[0]), 4) for k, v in modality.items()}},
+            bool(top or frame_top))

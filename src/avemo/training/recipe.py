@@ -65,10 +65,17 @@ def build_datasets(family: str, params: Params, data: StageData, classes: list[s
 
 def model_spec(family: str, params: Params, data: Splits) -> ModelSpec:
     """The architecture `models.*` describes for this family, for the inputs of `data`."""
-    audio = audio_config(params.models.audio, data.train.input_shape) if family != "video" else None
-    video = (video_config(params.models.video, data.train.frames_shape, params.train.video_normalise)
+    return spec_for(family, params, data.train.classes, data.train.input_shape,
+                    data.train.frames_shape if family != "audio" else None)
+
+
+def spec_for(family: str, params: Params, classes: list[str] | tuple[str, ...], input_shape: tuple[int, int],
+             frames_shape: tuple[int, int, int] | None) -> ModelSpec:
+    """The one place a ModelSpec is made from params: the family's networks for inputs of these shapes."""
+    audio = audio_config(params.models.audio, input_shape) if family != "video" else None
+    video = (video_config(params.models.video, frames_shape, params.train.video_normalise)
              if family != "audio" else None)
-    return ModelSpec(family, tuple(data.train.classes), audio, video)
+    return ModelSpec(family, tuple(classes), audio, video)
 
 
 def initialise_branches(model: FusionNet, audio_weights: Path | None, video_weights: Path | None) -> None:

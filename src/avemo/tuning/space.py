@@ -12,6 +12,9 @@ loop reads a family's own settings. A few structured knobs build several params 
 - `video_blocks`, `video_channels`: the video 3-D CNN's depth and first width, sampled only
   when fusion starts from scratch (`train.fusion_init: scratch`): trained or pre-trained
   encoders bring their own architecture.
+
+params.py checks a space when params.yaml loads (`check_space`): each key one of these shorthands or a
+params path, each choice and bound a value of its field.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from typing import Any
 
 import optuna
 
-from avemo.params import Params
-
-STRUCTURED = ("blocks", "kernel", "padding", "channels", "video_blocks", "video_channels")
+from avemo.params import SHORTHANDS, Params
 
 
 def suggest(trial: optuna.Trial, name: str, spec: Any) -> Any:
@@ -49,7 +50,7 @@ def sample(trial: optuna.Trial, space: dict, family: str) -> dict[str, Any]:
     """The params overrides (path -> value) of one trial, sampled from the space."""
     overrides = {}
     for name, spec in space.items():
-        if name in STRUCTURED:
+        if name in SHORTHANDS:
             continue
         value = suggest(trial, name, spec)
         target = f"train.{family}.{name.removeprefix('train.loop.')}" if name.startswith("train.loop.") else name
@@ -79,7 +80,7 @@ def knobs_of(typed: Params, space: dict, family: str) -> dict[str, Any] | None:
     models, loop = params["models"], typed.train.loop_for(family).model_dump(mode="json")
     knobs: dict[str, Any] = {}
     for name in space:
-        if name in STRUCTURED:
+        if name in SHORTHANDS:
             continue
         if name.startswith("train.loop."):
             knobs[name] = loop[name.removeprefix("train.loop.")]
