@@ -80,4 +80,6 @@ class TrialRuns:
         self.client.set_tag(run_id, "state", state)
         if reason:
             self.client.set_tag(run_id, "reason", reason[:5000])
+        if "traceback" in trial.user_attrs:  # a trial failed by an error (tuning/study.py: objective)
+            self.client.log_text(run_id, trial.user_attrs["traceback"], "traceback.txt")
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED if state == "FAIL" else RunStatus.FINISHED))

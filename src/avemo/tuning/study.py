@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +29,13 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from avemo.labels import class_set
+from avemo.models import DoesNotFit
 from avemo.params import Params, validate
 from avemo.training.loop import TrainingDiverged
 from avemo.tuning.space import sample
 
 IN_FLIGHT = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+TRACEBACK_CHARS = 5000  # the end of a failed trial's traceback, kept on the trial and its MLflow run
 
 
 @dataclass
@@ -146,11 +149,16 @@ def work(study_name: str, storage_url: str, worker: int = 0, hooks: TrialHooks |
     deadline, ran = time.time() + (config.timeout_s or float("inf")), 0
     while time.time() < deadline:
         fail_dead_trials(study, storage_url, config, hooks)  # their retries count as wanted trials again
-        if sum(t.state in IN_FLIGHT for t in study.get_trials(deepcopy=False)) >= config.trials:
+        if sum(_spent(t) for t in study.get_trials(deepcopy=False)) >= config.trials:
             break
         study.optimize(lambda trial: objective(trial, config, hooks), n_trials=1, catch=(Exception,))
         ran += 1
     return ran
+
+
+def _spent(trial: FrozenTrial) -> bool:
+    """A trial of the budget: in flight, or failed by an error (which would fail again: no endless retrying)."""
+    return trial.state in IN_FLIGHT or (trial.state == TrialState.FAIL and "traceback" in trial.user_attrs)
 
 
 def worker_id() -> str:
@@ -222,10 +230,11 @@ def objective(trial: optuna.Trial, config: SearchConfig, hooks: TrialHooks) -> f
     except optuna.TrialPruned as exc:
         _end(trial, hooks, "PRUNED", str(exc))
         raise
-    except (ValueError, TrainingDiverged) as exc:  # a configuration that cannot fit the input, or diverges
+    except (DoesNotFit, TrainingDiverged) as exc:  # a configuration that cannot fit the input, or diverges
         _end(trial, hooks, "PRUNED", str(exc))
         raise optuna.TrialPruned(str(exc)) from exc
-    except Exception as exc:
+    except Exception as exc:  # anything else is a bug or a broken configuration: never a quiet pruning
+        trial.set_user_attr("traceback", traceback.format_exc()[-TRACEBACK_CHARS:])
         _end(trial, hooks, "FAIL", f"{type(exc).__name__}: {exc}")
         raise
     trial.set_user_attr("val_predictions", answers)
