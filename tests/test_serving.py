@@ -283,13 +283,6 @@ def test_the_predictor_answers_as_with_librosas_spectrograms(models, monkeypatch
         pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
 
 
-def test_fusion_answers_as_its_forward_though_its_audio_branch_runs_while_the_frames_decode(models):
-    predictor = pyfunc(models, "fusion").model
-    for row in ({"audio_b64": b64(GOOD), **FUSION},
-                {"audio_b64": b64(wav_bytes(4.7)), **FUSION, "video_b64": b64(video_bytes(seconds=4.7))}):
-        assert np.array_equal(predictor.predict_one(row, 0), predictor.probabilities(*predictor.inputs(row, 0)))
-
-
 @pytest.fixture(scope="module")
 def served_root(tmp_path_factory) -> Path:
     """The folder a server may read (good.wav, clip.avi, a link inside and one out, a FIFO), beside outside.wav."""

@@ -73,8 +73,7 @@ class Predictor:
         self.noise = NoiseProfile.from_dict(c["noise"]) if c["noise"] else None
         self.session_noise = {int(k): NoiseProfile.from_dict(v) for k, v in (c.get("noise_by_session") or {}).items()}
         self.video = Video(**c["video"])
-        # Each input's video is decoded beside its audio preparation and audio branch; concurrent requests' side
-        # by side.
+        # Each input's video is decoded beside its audio preparation; concurrent requests' side by side.
         self.decoder = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         cv2.setNumThreads(1)
         # numpy's BLAS on one thread, as in the pipeline's stages (determinism.py): the mel filters' product (64 x
@@ -91,17 +90,11 @@ class Predictor:
         return np.stack([self.predict_one(row, k) for k, row in enumerate(rows)])
 
     def predict_one(self, row: dict, k: int) -> np.ndarray:
-        """One input's probabilities: the mean over its clips. Fusion runs its audio branch while the frames
-        decode, then the rest of its forward (FusionNet.fuse): the same operations on the same inputs."""
-        if self.family != "fusion":
-            return self.probabilities(*self.inputs(row, k))
-        with torch.no_grad():
-            audio, frames = self.inputs(row, k, self.network.audio.embed)
-            return self.softmax(self.network.fuse(audio, frames))
+        """One input's probabilities: the mean over its clips."""
+        return self.probabilities(*self.inputs(row, k))
 
-    def inputs(self, row: dict, k: int, audio_branch=None) -> tuple[torch.Tensor, ...]:
-        """What the network reads for row `k`: its clips' spectrograms (and, for fusion, their face frames); with
-        `audio_branch`, fusion's spectrograms go through it while the frames decode."""
+    def inputs(self, row: dict, k: int) -> tuple[torch.Tensor, ...]:
+        """What the network reads for row `k`: its clips' spectrograms (and, for fusion, their face frames)."""
         label, name, y = self.samples(row, k)
         clips = plan_clips(len(y) / SAMPLE_RATE, self.variant.policy)
         if not clips:
@@ -117,8 +110,7 @@ class Predictor:
             speaker = side(row, k)
             frames = self.decoder.submit(self.frames, path, video_label, start, end, speaker, len(y) / SAMPLE_RATE,
                                          clips, name)
-            spectrograms = self.spectrograms(y, clips, name)
-            return (spectrograms if audio_branch is None else audio_branch(spectrograms)), frames.result()
+            return self.spectrograms(y, clips, name), frames.result()
 
     def samples(self, row: dict, k: int) -> tuple[str, str, np.ndarray]:
         """(a label for messages, a name, 16 kHz mono samples) of row `k`'s audio, checked.
@@ -179,9 +171,5 @@ class Predictor:
 
     def probabilities(self, *inputs: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return self.softmax(self.network(*inputs))
-
-    @staticmethod
-    def softmax(logits: torch.Tensor) -> np.ndarray:
-        """Class probabilities from each clip's logits, averaged over the clips."""
+            logits = self.network(*inputs)
         return torch.softmax(logits.float(), dim=1).mean(dim=0).numpy()

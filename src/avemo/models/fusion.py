@@ -38,9 +38,4 @@ class FusionNet(nn.Module):
         return torch.cat([self.audio.embed(spectrogram), self.video.embed(frames)], dim=1)
 
     def forward(self, spectrogram: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        return self.fuse(self.audio.embed(spectrogram), frames)
-
-    def fuse(self, audio_embedding: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """The logits from the audio branch's embedding and the frames: forward after its audio branch (a served
-        model runs that branch while the frames are still decoding)."""
-        return self.head(torch.cat([audio_embedding, self.video.embed(frames)], dim=1))
+        return self.head(self.embed(spectrogram, frames))
