@@ -131,3 +131,41 @@ def test_the_command_refuses_a_bad_wav_as_predict_does(explained, tiny_variant, 
         assert cli.main(["explain", str(tmp_path / name), *verdicts]) == 1
         out = capsys.readouterr()
         assert f"{name}: {message}" in " ".join((out.out + out.err).split()) and "Traceback" not in out.err, name
+
+
+def test_a_fusion_model_explains_one_clip_with_its_face_and_the_share_of_each_modality(explained, tiny_variant,
+                                                                                       tiny_utterances, tmp_path,
+                                                                                       capsys, monkeypatch):
+    """After the stage (as after `make repro`), `avemo explain clip.wav --video ...` with the fusion model draws the
+    clip's face and gives the share of each modality; the constructed fusion model ignores the video embedding,
+    so the whole answer is the audio's."""
+    from avemo.registry import log_version
+    from avemo.serving import serving_config
+
+    root, params, _ = explained
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    log_version("avemo-fusion", root / "fusion" / "best.pt", serving_config(params, tiny_variant), {"dvc_stage": "test"})
+    assert (root / "explain" / "background.pt").stat().st_size > 10_000  # the stage keeps its background
+    u = tiny_utterances[tiny_utterances["has_avi"] & (tiny_utterances["wav_seconds"] > 3.2)].iloc[0]
+    assert cli.main(["explain", u["wav_path"], "--video", u["avi_path"], "--start", str(u["start"]), "--end",
+                     str(u["end"]), "--model", "avemo-fusion@challenger", "--verdicts",
+                     str(root / "explain" / "explain.json"), "--out", str(tmp_path / "maps")]) == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    stem = u["wav_path"].rsplit("/", 1)[-1].removesuffix(".wav")
+    assert answer["face_figure"].endswith(f"{stem}-face.png") and (tmp_path / "maps" / f"{stem}-face.png").stat(
+        ).st_size > 5_000
+    modality = answer["modality"]
+    assert modality["video_shapley"] == pytest.approx(0, abs=1e-4)  # the video moves nothing: all of it is audio's
+    assert modality["audio_share"] == (1.0 if modality["audio_shapley"] > 0 else None)  # None: neither raises p
+    assert modality["p_without_video"] == pytest.approx(answer["p"], abs=1e-4)  # no video: the same answer
+    assert answer["region_grid"] == [3, 5] and set(answer["top_regions"]) <= {"grad_cam", "occlusion"}
+    (root / "explain" / "background.pt").rename(tmp_path / "moved.pt")  # without the stage's background: told why
+    try:
+        assert cli.main(["explain", u["wav_path"], "--video", u["avi_path"], "--start", str(u["start"]), "--end",
+                         str(u["end"]), "--model", "avemo-fusion@challenger", "--verdicts",
+                         str(root / "explain" / "explain.json"), "--out", str(tmp_path / "maps")]) == 1
+        out = capsys.readouterr()
+        assert "background.pt: no background of training clips" in " ".join((out.out + out.err).split())
+    finally:
+        (tmp_path / "moved.pt").rename(root / "explain" / "background.pt")

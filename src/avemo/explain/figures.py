@@ -224,6 +224,52 @@ def clip_figure(spectrogram: np.ndarray, explanation: AudioExplanation, path: Pa
     return _save(fig, path)
 
 
+def clip_face_figure(explanation: VideoExplanation, path: Path, normalise: str, passed: Checks,
+                     shares: ModalityShares | None = None, clip: int = 0) -> Path:
+    """One clip's face: its mean face with each passing method's region map over it, its frame importance
+    below, and (fusion) how much of the answer came from each modality, for the methods that passed on the
+    test set."""
+    regions = [m for m in explanation.regions if (m, "region") in passed]
+    fig, axes = plt.subplots(2, max(1, len(regions)) + 1, figsize=(3.2 * (max(1, len(regions)) + 1), 5),
+                             squeeze=False, layout="constrained")
+    face = display_rgb(explanation.faces[clip], normalise)
+    axes[0, 0].imshow(face)
+    axes[0, 0].set_title(f"{explanation.classes[explanation.targets[clip]]} "
+                         f"(p = {explanation.probabilities[clip]:.2f})", fontsize=8)
+    for ax, method in zip(axes[0, 1:], regions):
+        ax.imshow(face)
+        ax.imshow(explanation.regions[method][clip], cmap="inferno", alpha=0.55)
+        ax.set_title(f"face regions: {LABELS[method]}", fontsize=8)
+    if not regions:
+        axes[0, 1].text(0.5, 0.5, "no method passed\nthe region check", ha="center", va="center", fontsize=7)
+    for ax in axes[0]:
+        ax.set_xticks([]), ax.set_yticks([])
+    frames = axes[1, 0]
+    for method, values in explanation.frames.items():
+        if (method, "frame") in passed:
+            frames.plot(np.arange(len(values[clip])), values[clip], marker="o", ms=3, label=LABELS[method])
+    frames.set_xlabel("frame")
+    frames.set_ylabel("importance")
+    if frames.get_legend_handles_labels()[0]:
+        frames.legend(fontsize=6)
+    else:
+        frames.text(0.5, 0.5, "no method passed\nthe frame check", ha="center", va="center", fontsize=7,
+                    transform=frames.transAxes)
+    for ax in axes[1, 1:]:
+        ax.axis("off")
+    if shares is not None:
+        share = shares.audio_share[clip]
+        ax = axes[1, 1]
+        ax.barh([0], [share], color="tab:blue", label="audio")
+        ax.barh([0], [1 - share], left=[share], color="tab:orange", label="video")
+        ax.set_xlim(0, 1), ax.set_yticks([])
+        ax.axis("on")
+        ax.set_title(f"modality shares: audio {share:.2f}" if share == share else "modality shares: neither "
+                     "modality raises p", fontsize=8)
+        ax.legend(fontsize=6, loc="lower right")
+    return _save(fig, path)
+
+
 def display_rgb(face: np.ndarray, normalise: str) -> np.ndarray:
     """(3, H, W) model-space frame -> (H, W, 3) RGB in [0, 1], undoing the video network's pixel scaling."""
     mean, sd = (np.asarray(v, dtype=np.float32)[:, None, None] for v in PIXEL_SCALES[normalise])

@@ -56,7 +56,10 @@ class VideoExplanation:
 
     def class_cells(self, method: str) -> np.ndarray:
         """(classes, cells): mean importance of each region of the grid (numbered row by row)."""
-        regions = self.class_regions(method)
+        return self.cells(self.class_regions(method))
+
+    def cells(self, regions: np.ndarray) -> np.ndarray:
+        """(maps, cells): the mean of each (H, W) map over each region of the grid (numbered row by row)."""
         height, width = regions.shape[1:]
         cells = region_mask(1, height, width, self.grid)[0, 0, 0].numpy().ravel()
         return np.stack([np.bincount(cells, r.ravel()) / np.bincount(cells) for r in regions])

@@ -22,7 +22,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-efficiency", type=Path, default=Path("reports/label_efficiency.json"),
                    help="the study's label-efficiency summary, when it has run")
     p.add_argument("--explanation", type=Path, default=Path("reports/details/explain/explain.json"),
-                   help="the study's explain stage's numbers, when it has run")
+                   help="the explain stage's numbers, when it has run")
     p.add_argument("--out", type=Path, required=True, help="the report (reports/results.md)")
     p.add_argument("--figures", type=Path, required=True, help="folder for its figures")
 
