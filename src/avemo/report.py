@@ -81,6 +81,20 @@ class Store:
             self._answers[run.info.run_id] = Predictions.from_dict(json.loads(Path(path).read_text()))
         return self._answers[run.info.run_id]
 
+    def trial_runs(self, parent: Run | None, study: str | None) -> dict[int, Run]:
+        """A search's trial runs (the child runs of its parent run, stages/tune_worker.py), by trial number; none when
+        the parent run is not that study's."""
+        if parent is None or study is None or parent.data.tags.get("optuna.study") != study:
+            return {}
+        runs = self.client.search_runs([parent.info.experiment_id],
+                                       f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=10000,
+                                       order_by=["attributes.start_time DESC"])
+        by_trial: dict[int, Run] = {}
+        for run in runs:
+            if run.data.tags.get("optuna.study") == study and (number := run.data.tags.get("optuna.trial")):
+                by_trial.setdefault(int(number), run)
+        return by_trial
+
 
 @dataclass
 class Cell:
@@ -390,23 +404,34 @@ SEARCHED = {"study-audio": ("train_audio_searched", "train_audio_handset"),
 
 
 def search_details(store: Store, family: str, r: dict) -> list[str]:
-    """One search: what it searched, its accuracy-latency front and compact pick, and (a study search) what its
-    choice bought on test over the hand-set recipe."""
+    """One search: what it searched, its accuracy-size front and compact pick (with each front trial's measured
+    latency where its MLflow run has it), and (a study search) what its choice bought on test over the hand-set
+    recipe."""
     lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r["space"].items())
                                             if r.get("space") else "— (not recorded by this run)"), ""]
     front = r.get("front") or []
     if front:
-        lines += [f"**{family}: the front** (completed trials no other beats on both validation UA and single-clip "
-                  "latency on this CPU, fastest first; each trial's selection-half answers minus the best's, one seed "
-                  "each, so the interval counts the items only; latency is measured, so it moves a little between "
-                  "runs and machines):", ""]
-        lines += _table(["trial", "validation UA (selection half)", "latency, one 3 s clip", "parameters",
+        trials = store.trial_runs(store.by_stage.get(r.get("stage", f"tune_{family}")), r.get("study"))
+
+        def latency(trial: int) -> str:
+            m = trials[trial].data.metrics if trial in trials else {}
+            return f"{m['latency_ms']:.2f} ms" if "latency_ms" in m else "—"
+
+        lines += [f"**{family}: the front** (completed trials no other beats on both validation UA and parameter "
+                  "count, smallest first; each trial's selection-half answers minus the best's, one seed each, so the "
+                  "interval counts the items only). The front and the compact pick are on parameter count, the same "
+                  "on every run and machine; the latency beside them is a measurement of the machine that ran the "
+                  "search (one 3 s clip, its CPU), read from the trial's MLflow run, and moves between runs and "
+                  "machines:", ""]
+        lines += _table(["trial", "validation UA (selection half)", "parameters", "latency, one 3 s clip (measured)",
                          "minus the best"],
-                        [[str(t["trial"]), f"{t['val_ua']:.3f}", f"{t['latency_ms']:.2f} ms", f"{t['parameters']:,}",
+                        [[str(t["trial"]), f"{t['val_ua']:.3f}", f"{t['parameters']:,}", latency(t["trial"]),
                           verdict_text(replace(Comparison.from_dict(t["vs_best"]), note=""))] for t in front])
         c = r["compact"]
-        lines += ["", f"**{family}: the compact pick** is trial {c['trial']} ({c['latency_ms']:.2f} ms, "
-                      f"{c['parameters']:,} parameters, validation UA {c['val_ua']:.3f}): {c['why']}.", ""]
+        measured = latency(c["trial"])
+        lines += ["", f"**{family}: the compact pick** is trial {c['trial']} ({c['parameters']:,} parameters, "
+                      f"validation UA {c['val_ua']:.3f}" + ("" if measured == "—" else f", {measured} measured")
+                  + f"): {c['why']}.", ""]
     if family in SEARCHED:
         searched, hand = (store.cell(stage) for stage in SEARCHED[family])
         lines += [f"**{family}: what the search bought on test** (its choice and the hand-set recipe, each trained "

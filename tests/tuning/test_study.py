@@ -65,14 +65,17 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     assert len(answers["items"]) == len(answers["y_true"]) == len(answers["y_pred"]) > 0
     assert again["selection_items"] == len(answers["items"])
 
-    # Each completed trial records what its model costs to serve: in the study, on its run and in the report file.
+    # Each completed trial records what its model costs to serve, in the study and on its run; the report file holds
+    # its parameter count and the front and compact pick drawn from it, and no measured latency (which differs
+    # between runs and machines, and the training stages depend on that file).
     assert hand_set.user_attrs["parameters"] > 1000 and hand_set.user_attrs["latency_ms"] > 0
     assert complete[0].data.metrics["latency_ms"] > 0 and complete[0].data.metrics["parameters"] > 1000
+    assert "latency" not in (tmp_path / "audio.json").read_text()
     listed = {t["trial"]: t for t in again["trial_list"]}
-    assert listed[0]["parameters"] == hand_set.user_attrs["parameters"]
+    assert listed[0] == {"trial": 0, "val_ua": hand_set.value, "parameters": hand_set.user_attrs["parameters"]}
     front = [t["trial"] for t in again["front"]]
     assert again["compact"]["trial"] in front and max(t["val_ua"] for t in again["front"]) == again["best"]["val_ua"]
-    assert again["compact"]["latency_ms"] <= listed[again["best"]["trial"]]["latency_ms"]
+    assert again["compact"]["parameters"] <= listed[again["best"]["trial"]]["parameters"]
     assert again["space"] == TINY_SPACE
 
 

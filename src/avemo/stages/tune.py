@@ -176,8 +176,8 @@ def summarise(study, config, min_gain: float, confirm_seeds: tuple[int, ...]) ->
     """The trial counts, the best and the hand-set trials, and which one the `*_best` stages train, and why.
 
     The training stages depend on this file, so it holds what the search decided and nothing that
-    differs from one run of it to the next (its time and MLflow run are on that run), but for the trials'
-    measured latencies and the front drawn from them.
+    differs from one run of it to the next (its time, its MLflow run and its trials' measured latencies are
+    on that run and its trials' runs).
     """
     from optuna.trial import TrialState
 
@@ -205,22 +205,23 @@ def summarise(study, config, min_gain: float, confirm_seeds: tuple[int, ...]) ->
 
 
 def cost_front(complete: list, best) -> dict:
-    """The completed trials with their cost, the accuracy-latency front (fastest first, each compared with the best
-    on the selection half) and the compact pick (tuning/front.py). Trials without a cost (run before it was recorded)
-    stand in the list without one and on no front.
+    """The completed trials with their parameter counts, the accuracy-size front (validation UA up, parameter count
+    down, smallest first, each compared with the best on the selection half) and the compact pick, the smallest front
+    trial the interval rule cannot tell from the best (tuning/front.py). Trials without a parameter count (run before
+    it was recorded) stand in the list without one and on no front.
 
-    Latency is measured: the front and the pick can differ between machines and, for trials of near-equal
-    latency, between runs; a compact training stage trains the pick this run wrote (`--compact-out`).
+    The front and the pick are on parameter count because a measured latency would make this output, which the
+    training stages depend on, differ between runs and machines. Latency is measured and recorded beside it, not
+    here: each trial's `latency_ms` user attr in the study and metric on its MLflow run (tuning/cost.py).
     """
     from avemo.stats import Predictions
     from avemo.tuning.front import Costed, compact, pareto_front
 
     def costed(t) -> Costed | None:
         a = t.user_attrs
-        return Costed(t.number, t.value, a["latency_ms"], a["parameters"]) if "latency_ms" in a else None
+        return Costed(t.number, t.value, a["parameters"]) if "parameters" in a else None
 
-    listed = [{"trial": t.number, "val_ua": t.value, "parameters": t.user_attrs.get("parameters"),
-               "latency_ms": t.user_attrs.get("latency_ms")} for t in complete]
+    listed = [{"trial": t.number, "val_ua": t.value, "parameters": t.user_attrs.get("parameters")} for t in complete]
     points = [c for t in complete if (c := costed(t))]
     if costed(best) is None:
         return {"trial_list": listed, "front": [], "compact": None}
@@ -232,8 +233,9 @@ def cost_front(complete: list, best) -> dict:
     return {"trial_list": listed,
             "front": [{**t.to_dict(), "vs_best": verdicts[t.trial].to_dict()} for t in front],
             "compact": {**pick.to_dict(), "overrides": by_number[pick.trial].user_attrs["overrides"],
-                        "why": (f"the fastest trial of the front whose selection-half answers are not worse than the "
-                                f"best trial's ({best.number}): {verdicts[pick.trial].verdict}")}}
+                        "why": (f"the smallest trial of the front (fewest parameters) whose selection-half answers "
+                                f"are not worse than the best trial's ({best.number}): "
+                                f"{verdicts[pick.trial].verdict}")}}
 
 
 def choose(best, hand_set, config, min_gain: float, seeds: tuple[int, ...], complete: int, minimum: int):
@@ -273,7 +275,8 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
 
     write_json(args.out, summary)
     if args.compact_out:
-        pick = summary["compact"] or {**summary["chosen"], "why": "no trial recorded its cost: the chosen trial"}
+        pick = summary["compact"] or {**summary["chosen"],
+                                      "why": "no trial recorded its parameter count: the chosen trial"}
         write_json(args.compact_out, {"study": summary["study"], "chosen": {k: pick[k] for k in ("trial", "overrides",
                                                                                               "why")}})
     write_json(args.metrics, {"val_ua": round(summary["best"]["val_ua"], 4), "complete": summary["trials"]["complete"],

@@ -4,7 +4,9 @@ A search ranks trials on accuracy; a user who serves on a small machine also nee
 Latency is the median of a few single-clip forward passes after a warm-up one (the first pass pays for
 allocation), with torch's threads as the process has them (a stage pins `train.threads`): the figure a
 served request of one 3 s clip waits for, on this machine. It is a measured time, so it differs a little
-from run to run and between machines; the parameter count does not.
+from run to run and between machines; the parameter count does not, so the search's front and compact pick
+are on the parameter count (tuning/front.py) and the latency is recorded beside them (the trial's user attrs and
+MLflow run), never in the search's output.
 """
 
 from __future__ import annotations
