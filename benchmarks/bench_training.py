@@ -25,7 +25,7 @@ from avemo.audio.variant import VariantConfig, build_variant
 from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.determinism import pin_torch
 from avemo.labels import class_set
-from avemo.models.audio import KINDS
+from avemo.models.kinds import KINDS
 from avemo.params import Balance, Spectrogram, load_params
 from avemo.training.loop import seed_everything, train
 from avemo.training.recipe import spec_for

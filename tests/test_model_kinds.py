@@ -1,4 +1,4 @@
-"""A new audio model kind is one entry of models/audio.py's KINDS: params validation accepts it, a search space
+"""A new audio model kind is one entry of models/kinds.py's KINDS: params validation accepts it, a search space
 offers it, the study grid and the report list it (README: Add a model kind)."""
 
 import optuna
@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from avemo.models.audio import KINDS, AudioNet, audio_config
+from avemo.models.audio import AudioNet, audio_config
+from avemo.models.kinds import KINDS
 from avemo.params import ParamsError
 from avemo.report import Store, audio_grid
 from avemo.tuning.space import sample
@@ -16,7 +17,7 @@ from tests.conftest import project_params
 @pytest.fixture
 def gru(monkeypatch):
     """The kind `cnn_gru`, registered as a new kind is: one entry, its recurrent read-out."""
-    monkeypatch.setitem(KINDS, "cnn_gru", nn.GRU)
+    monkeypatch.setitem(KINDS, "cnn_gru", "GRU")
     return "cnn_gru"
 
 

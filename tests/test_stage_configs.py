@@ -10,7 +10,8 @@ from torch import nn
 
 from avemo.cli import BY_NAME
 from avemo.labels import class_set
-from avemo.models.audio import KINDS, PAPER
+from avemo.models.audio import PAPER
+from avemo.models.kinds import KINDS
 from avemo.params import set_changes
 from avemo.stages.frame import searched
 from avemo.training.recipe import spec_for
@@ -66,7 +67,7 @@ def assert_audio_built_as(net: nn.Module, m) -> None:
     assert [c.padding != (0, 0) for c in convs] == list(m.padding)
     assert all(x.kernel_size == m.pool for x in net.conv if isinstance(x, nn.MaxPool2d))
     assert any(isinstance(x, nn.BatchNorm2d) for x in net.conv) == m.batch_norm
-    assert type(net.rnn) is (KINDS[m.kind] or type(None)), m.kind
+    assert type(net.rnn) is (getattr(nn, KINDS[m.kind]) if KINDS[m.kind] else type(None)), m.kind
     if net.rnn is not None:
         assert (net.rnn.hidden_size, net.rnn.num_layers, net.rnn.bidirectional) == (m.hidden, m.rnn_layers,
                                                                                      m.bidirectional)

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from avemo.models.audio import KINDS, AudioLayers
+from avemo.models.kinds import KINDS, AudioLayers
 
 
 class Section(BaseModel):
@@ -412,7 +412,7 @@ class Study(Section):
     def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [m for m in value if m not in KINDS]
         if unknown:
-            raise ValueError(f"{unknown} are not audio model kinds {list(KINDS)} (models/audio.py)")
+            raise ValueError(f"{unknown} are not audio model kinds {list(KINDS)} (models/kinds.py)")
         return value
 
 

@@ -11,18 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from avemo.models import DoesNotFit
+from avemo.models.kinds import KINDS, POOLINGS, AudioLayers
 
 if TYPE_CHECKING:
     from avemo.params import AudioModel
-
-#: The audio model kinds, timm-style: each kind's recurrent read-out along time (an `nn.RNNBase` class built
-#: with the same arguments), or None for the CNN that flattens or pools its map. Params validation, the search
-#: space, the study grid, the report and the benchmarks read this table: a new kind is one entry here.
-KINDS: dict[str, type[nn.RNNBase] | None] = {"cnn": None, "cnn_lstm": nn.LSTM, "cnn_rnn": nn.RNN}
 
 
 def trend(maps: torch.Tensor) -> torch.Tensor:
@@ -38,48 +33,7 @@ TIME_POOLS = {
     "meanstd": lambda m: [m.mean(dim=-1), m.std(dim=-1)],  # statistics pooling, as in x-vectors
     "stats": lambda m: [m.mean(dim=-1), m.std(dim=-1), trend(m)],  # ... and each feature's trend
 }
-POOLINGS = ("flatten", *TIME_POOLS)
-
-
-class AudioLayers(BaseModel):
-    """The network's knobs: params.yaml's `models.audio` (params.AudioModel adds its preset) and, with the input
-    shape, a built network's configuration (AudioNetConfig), so each field and its default is written once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: str = "cnn"  # a key of KINDS
-    channels: tuple[int, ...] = (8, 16, 16)
-    kernels: tuple[tuple[int, int], ...] = ((5, 5), (3, 3), (3, 3))
-    padding: tuple[bool, ...] = (True, True, True)  # per block: pad by kernel // 2, or not at all
-    pool: int = Field(2, ge=1)
-    hidden: int = Field(64, ge=1)  # recurrent hidden size per direction
-    rnn_layers: int = Field(1, ge=1)
-    bidirectional: bool = True
-    rnn_dropout: float = Field(0.1, ge=0, lt=1)
-    fc: int = Field(64, ge=1)  # the embedding size (the layer before the output)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    batch_norm: bool = True  # after each convolution (not in the study)
-    pooling: str = "meanstd"  # cnn: 'flatten' the map (the study), or pool it over time (TIME_POOLS)
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        if value not in KINDS:
-            raise ValueError(f"kind {value!r} is not one of the audio model kinds {list(KINDS)} (models/audio.py)")
-        return value
-
-    @field_validator("pooling")
-    @classmethod
-    def _known_pooling(cls, value: str) -> str:
-        if value not in POOLINGS:
-            raise ValueError(f"pooling {value!r} is not one of {list(POOLINGS)}")
-        return value
-
-    @model_validator(mode="after")
-    def _one_entry_per_block(self) -> "AudioLayers":
-        if not len(self.channels) == len(self.kernels) == len(self.padding):
-            raise ValueError("channels, kernels and padding need one entry per block")
-        return self
+assert POOLINGS == ("flatten", *TIME_POOLS), "models/kinds.py's POOLINGS name every read-out here"
 
 
 class AudioNetConfig(AudioLayers):
@@ -135,11 +89,12 @@ class AudioNet(nn.Module):
             blocks += [nn.ReLU(), nn.MaxPool2d(cfg.pool)]
             c_in = c_out
         self.conv = nn.Sequential(*blocks)
-        if KINDS[cfg.kind] is None:
+        block = KINDS[cfg.kind]
+        if block is None:
             self.rnn = None
             features = c_in * f * (t if cfg.pooling == "flatten" else len(TIME_POOLS[cfg.pooling](torch.zeros(1, 2))))
         else:
-            self.rnn = KINDS[cfg.kind](c_in * f, cfg.hidden, num_layers=cfg.rnn_layers, batch_first=True,
+            self.rnn = (getattr(nn, block) if isinstance(block, str) else block)(c_in * f, cfg.hidden, num_layers=cfg.rnn_layers, batch_first=True,
                            bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout if cfg.rnn_layers > 1 else 0.0)
             features = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.embedding = nn.Sequential(nn.Linear(features, cfg.fc), nn.ReLU(), nn.Dropout(cfg.dropout))
