@@ -478,7 +478,7 @@ def explained(store: Store, summary: dict | None, params: Params) -> list[str]:
     if not summary or any(store.by_stage.get(stage) is None or store.by_stage[stage].info.run_id != runs.get(family)
                           for family, stage in (("audio", "train_audio_best"), ("video", "train_video"),
                                                 ("fusion", "train_fusion_best"))):
-        return lines + ["— (gap: `dvc repro study/dvc.yaml:explain`, or `make study`)", ""]
+        return lines + ["— (gap: `dvc repro explain`, which `make repro` runs)", ""]
     lines += [f"On {summary['clips']} of the {summary['test_clips']} test clips (a class-balanced sample). A method's "
               "deletion check removes its most important units first and random ones second; it passes when the "
               "class probability falls faster, by the lower end of a 95 % interval over the clips above 0.01. "
