@@ -148,7 +148,8 @@ def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_
              "pretrain": {"loop": {"epochs": 1}, "efficiency": {"fractions": [0.5, 1.0], "loop": {"epochs": 1}}},
              "explain": {"clips_per_class": 2, "background_per_class": 2, "steps": 4, "repeats": 1},
              # the study's plan, smaller: one grid cell beside the default's, one leave-one-session-out fold
-             "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0]}}
+             "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0],
+                       "search": {"audio": {"trials": 3, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1}}}}
     project = make_project(tmp_path / "proj", quick)
     run(["dvc", "repro"], project)
     default_report = masked(project / "reports" / "results.md")  # what a fresh clone's `dvc repro` must render

@@ -399,6 +399,20 @@ class Explain(Section):
 Variant = Literal["full-raw", "full-clean", "clip3s-raw", "clip3s-clean"]
 
 
+class Budget(Section):
+    """A search's size: trials (COMPLETE + PRUNED) and epochs per trial."""
+
+    trials: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+
+
+class StudySearches(Section):
+    """The study's real searches (study/dvc.yaml tune_{audio,fusion}_study set tune.<family> from these)."""
+
+    audio: Budget = Field(default_factory=lambda: Budget(trials=60, epochs=20))
+    fusion: Budget = Field(default_factory=lambda: Budget(trials=24, epochs=12))
+
+
 class Study(Section):
     """What `make study` runs beyond the quick default (study/dvc.yaml)."""
 
@@ -406,6 +420,7 @@ class Study(Section):
     grid_variants: tuple[Variant, ...] = VARIANTS  # ... on each of DS I-IV
     loso_folds: tuple[int, ...] = (0, 1, 2, 3)  # fold 4 (test Session 5, validate 4) is the fixed split
     three_classes: str = "paper3"  # the label set of the 3-class rows
+    search: StudySearches = Field(default_factory=StudySearches)
 
     @field_validator("models")
     @classmethod
