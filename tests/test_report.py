@@ -220,3 +220,27 @@ def masked(path) -> bytes:
             return [drop(v) for v in value] if isinstance(value, list) else value
         data = json.dumps(drop(json.loads(data)), sort_keys=True).encode()
     return RUN_NAMES.sub(b"<run>", LATENCIES.sub(b"<ms>", data))
+
+
+def test_the_store_finds_a_stage_s_runs_in_any_experiment_and_only_finished_top_level_ones(tmp_path, monkeypatch,
+                                                                                           empty_mlflow_store):
+    """A new stage that logs into its own experiment still fills its cell; child runs and unfinished runs never do."""
+    import shutil
+
+    from avemo.report import Store
+
+    shutil.copy(empty_mlflow_store, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    new = log("avemo-newref", "baseline@newref", answers(0.6, seeds=1), tmp_path)  # an experiment named nowhere
+    older = log("avemo-audio", "train_audio_best", answers(0.7), tmp_path)
+    newer = log("avemo-audio", "train_audio_best", answers(0.8), tmp_path)
+    client = mlflow.MlflowClient(uri)
+    audio = client.get_experiment_by_name("avemo-audio").experiment_id
+    child = client.create_run(audio, tags={"dvc_stage": "train_audio_aug", "mlflow.parentRunId": older})
+    client.set_terminated(child.info.run_id)  # a finished child run (a seed, a trial): never a cell
+    client.create_run(audio, tags={"dvc_stage": "train_video"})  # still running: not a figure yet
+    store = Store(uri)
+    assert store.cell("baseline@newref").run.info.run_id == new
+    assert store.cell("train_audio_best").run.info.run_id == newer != older  # the newest finished run
+    assert {"train_audio_aug", "train_video"}.isdisjoint(store.by_stage)

@@ -45,7 +45,6 @@ STUDY = {"cnn": 52.23, "cnn_lstm": 39.77, "cnn_rnn": 54.00, "audio4": 54.00, "fu
 FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM-large (SUPERB / EmoBox)", "WA 70.0"),
               ("wav2vec2-base (SUPERB / EmoBox)", "WA 63.4"), ("spectrogram CNN-LSTM (Satt et al. 2017)", "WA 67, UA 62"))
 VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
-EXPERIMENTS = ("avemo-audio", "avemo-video", "avemo-fusion", "avemo-pretrain", "avemo-tune")
 DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "baseline@egemaps", "baseline@egemaps_svm",
            "baseline@egemaps_fusion", "train_video", "train_audio_best", "train_fusion_best", "pretrain_sync"}
 #: The field's references (openSMILE eGeMAPS, baselines.REFERENCES) each deep family stands beside, with the
@@ -55,20 +54,30 @@ FIELD_REFERENCES = {"audio": (("egemaps", "eGeMAPS + logistic regression"), ("eg
 
 
 class Store:
-    """The finished top-level runs of the project's experiments, newest first, by DVC stage."""
+    """The finished top-level runs of the store, newest first, by DVC stage: found by their `dvc_stage` tag in any
+    experiment, so a new stage's runs are found wherever it logs them."""
 
     def __init__(self, uri: str | None = None):
         self.uri = uri or tracking_uri()
         self.client = mlflow.MlflowClient(self.uri)
-        ids = [e.experiment_id for name in EXPERIMENTS if (e := self.client.get_experiment_by_name(name))]
-        runs = self.client.search_runs(ids, "attributes.status = 'FINISHED'", max_results=10000,
-                                       order_by=["attributes.start_time DESC"]) if ids else []
+        ids = [e.experiment_id for e in self.client.search_experiments()]
         self.by_stage: dict[str, Run] = {}
-        for run in runs:
+        for run in self._finished(ids):
             stage = run.data.tags.get("dvc_stage")
             if stage and "mlflow.parentRunId" not in run.data.tags:
                 self.by_stage.setdefault(stage, run)
         self._answers: dict[str, Predictions] = {}
+
+    def _finished(self, ids: list[str]):
+        """Every finished run with a DVC stage tag in these experiments, newest first, page by page."""
+        token = None
+        while ids:
+            page = self.client.search_runs(ids, "attributes.status = 'FINISHED' and tags.dvc_stage LIKE '%'",
+                                           max_results=5000, order_by=["attributes.start_time DESC"], page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
 
     def cell(self, stage: str) -> "Cell":
         return Cell(stage, self.by_stage.get(stage), self)
