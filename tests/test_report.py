@@ -163,7 +163,8 @@ def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_
 
     # `make study`: every planned experiment runs and writes the run its cell names; no gap is left.
     plan = run(["avemo", "study", "--dry"], project).stdout
-    assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "explain" in plan
+    assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "tune_audio_study" in plan
+    assert (project / "reports" / "details" / "explain" / "background.pt").exists()  # explain ran in the default
     study = run(["avemo", "study"], project).stdout
     text = (project / "reports" / "results.md").read_text()
     assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]

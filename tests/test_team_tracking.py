@@ -106,7 +106,7 @@ def test_a_search_and_the_registry_share_a_tracking_server_on_postgresql(
     config, frame = config_for(params, tiny_variant, splits, trials=6, epochs=1)
     study = run_search(config, frame, create_database(postgres_url, "optuna"), workers=2)
     outputs = argparse.Namespace(out=tmp_path / "tune.json", metrics=tmp_path / "tune_metrics.json",
-                                 figures=tmp_path / "tune")
+                                 figures=tmp_path / "tune", compact_out=None)
     write_outputs(summarise(study, config, 0.0, (101, 102)), study, config, outputs, 1.0)
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials) == 6
     experiment = client.get_experiment_by_name("avemo-tune")
