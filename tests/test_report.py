@@ -241,6 +241,9 @@ def test_the_store_finds_a_stage_s_runs_in_any_experiment_and_only_finished_top_
     child = client.create_run(audio, tags={"dvc_stage": "train_audio_aug", "mlflow.parentRunId": older})
     client.set_terminated(child.info.run_id)  # a finished child run (a seed, a trial): never a cell
     client.create_run(audio, tags={"dvc_stage": "train_video"})  # still running: not a figure yet
+    registration = client.create_run(client.create_experiment("avemo-registry"), tags={
+        "dvc_stage": "train_audio_best", "training_run_id": newer})  # the registry's record of that run, newer
+    client.set_terminated(registration.info.run_id)
     store = Store(uri)
     assert store.cell("baseline@newref").run.info.run_id == new
     assert store.cell("train_audio_best").run.info.run_id == newer != older  # the newest finished run

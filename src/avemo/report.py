@@ -55,7 +55,8 @@ FIELD_REFERENCES = {"audio": (("egemaps", "eGeMAPS + logistic regression"), ("eg
 
 class Store:
     """The finished top-level runs of the store, newest first, by DVC stage: found by their `dvc_stage` tag in any
-    experiment, so a new stage's runs are found wherever it logs them."""
+    experiment, so a new stage's runs are found wherever it logs them (a registration's runs, which carry the
+    stage of the run they register, are not that stage's)."""
 
     def __init__(self, uri: str | None = None):
         self.uri = uri or tracking_uri()
@@ -63,9 +64,9 @@ class Store:
         ids = [e.experiment_id for e in self.client.search_experiments()]
         self.by_stage: dict[str, Run] = {}
         for run in self._finished(ids):
-            stage = run.data.tags.get("dvc_stage")
-            if stage and "mlflow.parentRunId" not in run.data.tags:
-                self.by_stage.setdefault(stage, run)
+            stage, tags = run.data.tags.get("dvc_stage"), run.data.tags
+            if stage and "mlflow.parentRunId" not in tags and "training_run_id" not in tags:  # not a registration's
+                self.by_stage.setdefault(stage, run)  # record of the training run (it names that run instead)
         self._answers: dict[str, Predictions] = {}
 
     def _finished(self, ids: list[str]):
