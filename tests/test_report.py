@@ -130,6 +130,8 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     # Stages that did not run show the gap and the exact command, never a zero.
     assert "— (gap: `dvc repro study/dvc.yaml:train_audio@cnn_lstm-full-clean`, or `make study`)" in text
     assert "— (gap: `dvc repro study/dvc.yaml:train_video_3class`, or `make study`)" in text
+    # a study search without its run in this store (a fresh clone has the committed file only) is a gap, not a row
+    assert "study-fusion: — (gap: `dvc repro study/dvc.yaml:tune_fusion_study`, or `make study`)" in text
     assert "— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)" in text
     assert not re.search(r"\| 0\.000", text)
     assert "52.23" in text  # the study's numbers in their own column

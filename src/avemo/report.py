@@ -380,8 +380,12 @@ def search(store: Store, tune: dict[str, dict]) -> list[str]:
              "the best trial never judges it: its configuration and the hand-set one are trained again with fresh "
              "seeds (`tune.confirm_seeds`) and compared on the other half, which ranked no trial; the final models "
              "train the best trial only if that comparison says **better**.", ""]
+    # a study search counts once its run is in this store (a fresh clone has its committed file, not its run)
+    waiting = [f for f, (stage, *_) in SEARCHED.items() if f not in tune or stage not in store.by_stage]
+    tune = {f: r for f, r in tune.items() if f not in waiting}
+    gaps = [f"{f}: — (gap: `dvc repro study/dvc.yaml:{SEARCHED[f][0]}`, or `make study`)" for f in waiting]
     if not tune:
-        return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", ""]
+        return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", *gaps, ""]
     rows = []
     for family, r in tune.items():
         hand = r.get("hand_set")
@@ -401,16 +405,16 @@ def search(store: Store, tune: dict[str, dict]) -> list[str]:
     lines += _table(["search", "trials", "hand-set (selection half)", "best found (selection half)",
                      "best - hand-set, fresh seeds, confirmation half", "the final models train", "MLflow parent run"],
                     rows)
-    lines += [""]
+    lines += ["", *(f"{g}\n" for g in gaps)]
     for family, r in tune.items():
         lines += search_details(store, family, r)
     return lines
 
 
-#: The study's searches (study/dvc.yaml): the stage that trains each one's choice over the seeds, and the stage that
-#: trains the hand-set recipe beside it with the same seeds, for the test comparison.
-SEARCHED = {"study-audio": ("train_audio_searched", "train_audio_handset"),
-            "study-fusion": ("train_fusion_searched", "train_fusion_handset")}
+#: The study's searches (study/dvc.yaml): the search stage, the stage that trains its choice over the seeds, and the
+#: stage that trains the hand-set recipe beside it with the same seeds, for the test comparison.
+SEARCHED = {"study-audio": ("tune_audio_study", "train_audio_searched", "train_audio_handset"),
+            "study-fusion": ("tune_fusion_study", "train_fusion_searched", "train_fusion_handset")}
 
 
 def search_details(store: Store, family: str, r: dict) -> list[str]:
@@ -443,7 +447,7 @@ def search_details(store: Store, family: str, r: dict) -> list[str]:
                       f"validation UA {c['val_ua']:.3f}" + ("" if measured == "—" else f", {measured} measured")
                   + f"): {c['why']}.", ""]
     if family in SEARCHED:
-        searched, hand = (store.cell(stage) for stage in SEARCHED[family])
+        searched, hand = (store.cell(stage) for stage in SEARCHED[family][1:])
         lines += [f"**{family}: what the search bought on test** (its choice and the hand-set recipe, each trained "
                   "over the seeds, paired on the test items):", ""]
         lines += _table(["arm", "test UA"], [[f"the search's choice (`{searched.stage}`)", searched.text()],
