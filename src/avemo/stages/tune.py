@@ -82,12 +82,15 @@ def search_config(family: str, params: Params, data: dict, stage: str):
 
 
 def study_name(config, frame) -> str:
-    """Named after what is searched, not after the budget: more trials continue the same study."""
+    """Named after what is searched, not after the budget: more trials continue the same study. Another stage's
+    search (the study's tune_<family>_study) is its own study even over the same space and epochs, with its own
+    parent run; the default stage's key is left as it was, so its studies keep their names."""
     from avemo.tracking import fingerprint
 
     p = config.params
+    own = () if config.stage == f"tune_{config.family}" else (config.stage,)
     key = fingerprint(config.family, config.space, config.epochs, config.seed, config.pruner,
-                      {k: p[k] for k in ("labels", "train", "models")}, frame.hashes)
+                      {k: p[k] for k in ("labels", "train", "models")}, frame.hashes, *own)
     return f"avemo-{config.family}-{key[:10]}"
 
 
