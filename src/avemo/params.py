@@ -518,7 +518,7 @@ SHORTHANDS: dict[str, Any] = {"blocks": PositiveInt, "channels": PositiveInt, "p
 def check_space(params: Params, space: dict[str, Any], family: str) -> list[str]:
     """What is wrong with a search space, one line per knob: every key a params path (`train.loop.*` the
     family's loop, `train.<family>.*`) or a shorthand, every choice and both bounds a value of its field."""
-    problems = []
+    problems, paths = [], _paths(params.model_dump(mode="json"))
     for key, spec in space.items():
         if isinstance(spec, list) and spec:
             values = spec
@@ -530,21 +530,20 @@ def check_space(params: Params, space: dict[str, Any], family: str) -> list[str]
             problems.append(f"{key}: a list of choices or {{low, high}} (low <= high, low > 0 if log), not {spec!r}")
             continue
         for value in values:
-            problem = _bad_knob(params, key, value, family)
+            problem = _bad_knob(params, paths, key, value, family)
             if problem:
                 problems.append(f"{key}: {problem}")
                 break
     return problems
 
 
-def _bad_knob(params: Params, key: str, value: Any, family: str) -> str | None:
+def _bad_knob(params: Params, paths: list[str], key: str, value: Any, family: str) -> str | None:
     if key in SHORTHANDS:
         try:
             TypeAdapter(SHORTHANDS[key]).validate_python(value, strict=key == "padding")
         except ValidationError as exc:
             return f"{value!r}: {exc.errors()[0]['msg']}"
         return None
-    paths = _paths(params.model_dump(mode="json"))
     if key not in paths:
         near = difflib.get_close_matches(key, [*paths, *SHORTHANDS], n=1)
         return ("not a params.yaml knob nor one of the shorthands " + ", ".join(SHORTHANDS)

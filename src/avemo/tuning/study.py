@@ -262,7 +262,7 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
                     confirming: bool = False) -> tuple[float, dict[str, Any], dict[str, float | int]]:
     """One configuration trained with one seed: (the selection half's validation UA, the answers on the
     selection half, or on the confirmation half when `confirming`, the model's cost: tuning/cost.py on one
-    validation item, a stored 3 s clip).
+    validation item, a stored 3 s clip; none for a confirmation run, which is no trial).
 
     The validation items are split once for the study (`confirmation_half`): the loop, the pruner and the
     ranking see only the selection half; the confirmation half answers only after training, for
@@ -303,7 +303,7 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     answers = {"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
                "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes}
     value = history.epochs[-1]["val_ua"] if params.train.loop.select == "last" else history.best_score
-    return value, answers, cost(model, part[0][:-1])
+    return value, answers, {} if confirming else cost(model, part[0][:-1])  # a confirmation run's cost is no trial's
 
 
 def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tuple[int, ...], margin: float,
