@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from avemo.baselines import REFERENCES, run_reference
+from avemo.baselines import run_reference
 from avemo.determinism import pin_torch
 from avemo.labels import class_set
 from avemo.params import Params, load_params
+from avemo.references import REFERENCES
 from avemo.stages.frame import Frame
 from avemo.stages.tune import run_search, search_config
 from avemo.training.recipe import (

@@ -4,16 +4,15 @@ each figure the mean over seeds with its 95 % interval over test items and seeds
 import json
 from pathlib import Path
 
-ROWS = [("baseline-audio", "logistic regression on log-mel statistics (reference)"),
-        ("baseline-egemaps", "logistic regression on openSMILE eGeMAPS (the field's reference)"),
-        ("baseline-egemaps_svm", "SVM (RBF) on openSMILE eGeMAPS (the field's reference)"),
-        ("train_audio_best", "audio, best searched model"),
-        ("baseline-video", "logistic regression on face statistics (reference)"),
-        ("train_video", "video 3-D CNN"),
-        ("baseline-fusion", "logistic regression on both (reference)"),
-        ("baseline-egemaps_fusion", "logistic regression on eGeMAPS and face statistics (reference)"),
-        ("train_fusion_best", "audio + video two-stream, best searched")]
+from avemo.references import field_references, project_reference
 
+#: The default pipeline's deep model of each family (dvc.yaml), beside its references (references.REFERENCES).
+DEEP = {"audio": ("train_audio_best", "audio, best searched model"), "video": ("train_video", "video 3-D CNN"),
+        "fusion": ("train_fusion_best", "audio + video two-stream, best searched")}
+ROWS = [row for family, deep in DEEP.items()
+        for row in [(f"baseline-{project_reference(family).name}", f"{project_reference(family).description} (reference)"),
+                    *((f"baseline-{r.name}", f"{r.description} (the field's reference)") for r in field_references(family)),
+                    deep]]
 
 def cell(figure: dict) -> str:
     return f"{figure['mean']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"

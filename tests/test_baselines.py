@@ -13,7 +13,7 @@ from sklearn.metrics import recall_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from tests.conftest import details, run_stage
+from tests.conftest import PROJECT, details, run_stage
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 
@@ -104,18 +104,35 @@ def test_baseline_video_and_fusion_use_face_statistics_of_the_same_clips(tiny_va
     assert run.data.params["n_features"] == str(83 + 750)
 
 
-def test_the_stage_offers_every_reference_row():
-    from avemo.baselines import REFERENCES
-    from avemo.stages.baseline import REFERENCE_NAMES
+def test_every_reference_row_is_offered_by_the_stage_and_run_by_both_pipelines():
+    """A new reference is one row of REFERENCES; the pipelines' stage lists must name it (a test, not a habit)."""
+    import argparse
 
-    assert REFERENCE_NAMES == tuple(REFERENCES)
+    import yaml
+
+    from avemo.references import REFERENCES, field_references, project_reference
+    from avemo.stages.baseline import arguments
+
+    parser = argparse.ArgumentParser()
+    arguments(parser)
+    offered = next(a.choices for a in parser._actions if a.dest == "reference")
+    assert list(offered) == list(REFERENCES)
+    default = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    study = yaml.safe_load((PROJECT / "study/dvc.yaml").read_text())["stages"]
+    assert default["baseline"]["foreach"] == list(REFERENCES), "dvc.yaml's baseline foreach: one item per row"
+    assert study["baseline_3class"]["foreach"] == list(REFERENCES)
+    assert study["baseline_loso"]["matrix"]["reference"] == [r for r in REFERENCES if REFERENCES[r].family != "video"]
     assert [r.name for r in REFERENCES.values() if r.needs_video] == ["video", "fusion", "egemaps_fusion"]
+    assert [project_reference(f).name for f in ("audio", "video", "fusion")] == ["audio", "video", "fusion"]
+    assert [r.name for r in field_references("audio")] == ["egemaps", "egemaps_svm"]
+    assert field_references("video") == []
 
 
 def test_the_egemaps_references_weight_the_classes_as_balanced():
     """On a table where the minority class needs its weight (30 vs 4 overlapping items), each eGeMAPS reference
     answers as the field's balanced, standardised model does, and not as the unweighted one would."""
-    from avemo.baselines import REFERENCES, fit_reference
+    from avemo.baselines import fit_reference
+    from avemo.references import REFERENCES
     from avemo.params import Baseline
 
     rng = np.random.default_rng(0)
@@ -176,7 +193,8 @@ def test_the_egemaps_references_fit_the_fields_models_on_the_same_items(tiny_var
 
 
 def test_items_without_egemaps_features_are_left_out_and_counted(tiny_variant, tiny_splits, tiny_egemaps):
-    from avemo.baselines import REFERENCES, read_egemaps, reference_items
+    from avemo.baselines import read_egemaps, reference_items
+    from avemo.references import REFERENCES
 
     table = read_egemaps(tiny_egemaps)
     every, none = reference_items(REFERENCES["egemaps"], tiny_variant, None, table, tiny_splits, CLASSES, 0, "drop")

@@ -11,7 +11,7 @@ import yaml
 
 from avemo.report import build_report
 from avemo.stats import Predictions, compare, figure
-from tests.conftest import project_params
+from tests.conftest import PROJECT, project_params
 
 PARAMS = project_params()
 CORPUS = {"utterances": 700, "labelled": 484, "hours": 0.64, "classes": ["neutral", "happy", "angry", "sad"]}
@@ -56,6 +56,7 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mlruns").mkdir()
     shutil.copy(empty_mlflow_store, tmp_path / "mlruns" / "mlflow.db")
+    shutil.copy(PROJECT / "dvc.yaml", tmp_path)  # the default pipeline: its stages' gaps say `dvc repro <stage>`
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     best = log("avemo-audio", "train_audio_best", answers(0.8), tmp_path)
     log("avemo-audio", "baseline@audio", answers(0.5, seed=1, seeds=1), tmp_path)
@@ -130,6 +131,8 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     # Stages that did not run show the gap and the exact command, never a zero.
     assert "— (gap: `dvc repro study/dvc.yaml:train_audio@cnn_lstm-full-clean`, or `make study`)" in text
     assert "— (gap: `dvc repro study/dvc.yaml:train_video_3class`, or `make study`)" in text
+    # a default stage's gap names the default pipeline's command
+    assert "— (gap: `dvc repro baseline@egemaps_svm`, or `make study`)" in row(text, "| audio vs eGeMAPS + SVM |")
     # a study search without its run in this store (a fresh clone has the committed file only) is a gap, not a row
     assert "study-fusion: — (gap: `dvc repro study/dvc.yaml:tune_fusion_study`, or `make study`)" in text
     assert "— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)" in text

@@ -2,8 +2,8 @@
 
 If a network cannot beat a linear model on the averages of its own input, nor the field's
 hand-crafted reference, it has not earned its cost. Same clips, same split roles, same class
-set and metrics as the deep models. Each reference is one row of REFERENCES: its features side
-by side, the deep models it stands beside, its model. The features:
+set and metrics as the deep models. Each reference is one row of references.REFERENCES: its
+features side by side, the deep models it stands beside, its model. The features:
 - logmel: per-band mean and standard deviation of a 40-band log-mel spectrogram (25 ms window,
   10 ms hop), RMS mean and standard deviation, and duration, from the clip's wav samples;
 - faces: per-pixel mean and standard deviation over the clip's face frames (grey, 15 x 25);
@@ -16,7 +16,6 @@ Deterministic: no seeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,48 +31,11 @@ from avemo.audio.wav import SAMPLE_RATE, load_wav
 from avemo.data.datasets import items_for_role
 from avemo.metrics import classification_metrics
 from avemo.parallel import parallel_map
-from avemo.params import FAMILIES, Baseline
+from avemo.params import Baseline
+from avemo.references import Reference
 
 LOGMEL = {"n_fft": 400, "hop_length": 160, "n_mels": 40}
 FACE_GRID = (25, 15)  # width x height of the grey thumbnails
-FEATURES = ("logmel", "faces", "egemaps")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One reference: the DVC stages `baseline@<name>`, `baseline_loso@<name>-<fold>`, `baseline_3class@<name>`."""
-
-    name: str
-    family: str  # the deep models it stands beside; its runs go to their MLflow experiment, avemo-<family>
-    features: tuple[str, ...]  # of FEATURES, side by side
-    model: str  # logistic_regression | svm
-    description: str
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES or not self.features or not set(self.features) <= set(FEATURES):
-            raise ValueError(f"reference {self.name}: family one of {FAMILIES}, features of {FEATURES}")
-
-    @property
-    def needs_video(self) -> bool:
-        """Face statistics need the video stage's frames, and its items without video are dropped or blanked."""
-        return "faces" in self.features
-
-    @property
-    def needs_egemaps(self) -> bool:
-        return "egemaps" in self.features
-
-
-REFERENCES = {r.name: r for r in (
-    Reference("audio", "audio", ("logmel",), "logistic_regression", "logistic regression on log-mel statistics"),
-    Reference("video", "video", ("faces",), "logistic_regression", "logistic regression on face-pixel statistics"),
-    Reference("fusion", "fusion", ("logmel", "faces"), "logistic_regression",
-              "logistic regression on log-mel and face-pixel statistics"),
-    Reference("egemaps", "audio", ("egemaps",), "logistic_regression",
-              "logistic regression (balanced) on openSMILE eGeMAPSv02 functionals"),
-    Reference("egemaps_svm", "audio", ("egemaps",), "svm", "SVM (RBF, balanced) on openSMILE eGeMAPSv02 functionals"),
-    Reference("egemaps_fusion", "fusion", ("egemaps", "faces"), "logistic_regression",
-              "logistic regression (balanced) on openSMILE eGeMAPSv02 functionals and face-pixel statistics"),
-)}
 
 
 def logmel_statistics(y: np.ndarray) -> np.ndarray:
@@ -164,12 +126,6 @@ def features(reference: Reference, items: pd.DataFrame, wav_of: dict[str, str], 
             faces[~items["has_video"].to_numpy(dtype=bool)] = 0.0  # missing_video='blank'
             parts.append(faces)
     return np.concatenate(parts, axis=1)
-
-
-def reference_named(name: str) -> Reference:
-    if name not in REFERENCES:
-        raise ValueError(f"reference must be one of {sorted(REFERENCES)}, not {name!r}")
-    return REFERENCES[name]
 
 
 def run_reference(reference: Reference, audio_dir: Path, video_dir: Path | None, egemaps_dir: Path | None,

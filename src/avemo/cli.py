@@ -39,7 +39,7 @@ VERBS = (
     Verb("audio", "audio", "one audio dataset variant (DS I-IV): spectrogram items"),
     Verb("video", "video", "face frames of the speaker, aligned with an audio variant's clips"),
     Verb("egemaps", "egemaps", "openSMILE's eGeMAPS functionals of an audio variant's items (the field's reference)"),
-    Verb("baseline", "baseline", "a reference (baselines.REFERENCES): a linear model or an SVM on summary statistics "
+    Verb("baseline", "baseline", "a reference (references.REFERENCES): a linear model or an SVM on summary statistics "
                                  "or eGeMAPS, tracked in MLflow"),
     Verb("train", "train", "train and evaluate one model per seed, tracked in MLflow"),
     Verb("tune", "tune", "an Optuna search (tune.<family>), every trial tracked in MLflow"),

@@ -345,7 +345,7 @@ class Tune(Section):
 
 
 class EgemapsReference(Section):
-    """The eGeMAPS references (baselines.REFERENCES), fitted with balanced class weights as the field fits them."""
+    """The eGeMAPS references (references.REFERENCES), fitted with balanced class weights as the field fits them."""
 
     C: float = Field(0.5, gt=0)  # logistic regression (eGeMAPS alone, and beside the face statistics)
     svm_C: float = Field(1.0, gt=0)  # SVM, RBF kernel

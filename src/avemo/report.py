@@ -23,9 +23,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
+import yaml  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
 from avemo.params import Params  # noqa: E402
+from avemo.references import field_references, project_reference  # noqa: E402
 from avemo.stats import (  # noqa: E402
     METHOD,
     Comparison,
@@ -45,21 +47,29 @@ STUDY = {"cnn": 52.23, "cnn_lstm": 39.77, "cnn_rnn": 54.00, "audio4": 54.00, "fu
 FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM-large (SUPERB / EmoBox)", "WA 70.0"),
               ("wav2vec2-base (SUPERB / EmoBox)", "WA 63.4"), ("spectrogram CNN-LSTM (Satt et al. 2017)", "WA 67, UA 62"))
 VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
-DEFAULT = {"baseline@audio", "baseline@video", "baseline@fusion", "baseline@egemaps", "baseline@egemaps_svm",
-           "baseline@egemaps_fusion", "train_video", "train_audio_best", "train_fusion_best", "pretrain_sync"}
-#: The field's references (openSMILE eGeMAPS, baselines.REFERENCES) each deep family stands beside, with the
-#: project's own log-mel / face-statistics one.
-FIELD_REFERENCES = {"audio": (("egemaps", "eGeMAPS + logistic regression"), ("egemaps_svm", "eGeMAPS + SVM")),
-                    "fusion": (("egemaps_fusion", "eGeMAPS + face statistics, logistic regression"),)}
+#: The deep families' comparisons with the references (references.REFERENCES): the project's own, then the field's.
+REFERENCE_ARMS = {family: [(project_reference(family).name, "reference"), *((r.name, r.label)
+                                                                           for r in field_references(family))]
+                  for family in ("audio", "fusion")}
 
+
+def default_stages(pipeline: Path) -> set[str]:
+    """The stage names of the default pipeline as DVC names them (a foreach stage's items as `name@item`): a gap's
+    hint says `dvc repro <stage>` for these and `dvc repro study/dvc.yaml:<stage>` for the study's."""
+    names = set()
+    for name, stage in yaml.safe_load(pipeline.read_text())["stages"].items():
+        items = stage.get("foreach")
+        names |= {f"{name}@{item}" for item in items} if isinstance(items, (list, dict)) else {name}
+    return names
 
 class Store:
     """The finished top-level runs of the store, newest first, by DVC stage: found by their `dvc_stage` tag in any
     experiment, so a new stage's runs are found wherever it logs them (a registration's runs, which carry the
     stage of the run they register, are not that stage's)."""
 
-    def __init__(self, uri: str | None = None):
+    def __init__(self, uri: str | None = None, pipeline: Path = Path("dvc.yaml")):
         self.uri = uri or tracking_uri()
+        self.default_stages = default_stages(pipeline)
         self.client = mlflow.MlflowClient(self.uri)
         ids = [e.experiment_id for e in self.client.search_experiments()]
         self.by_stage: dict[str, Run] = {}
@@ -116,7 +126,7 @@ class Cell:
 
     @property
     def command(self) -> str:
-        return f"`dvc repro {self.stage}`" if self.stage in DEFAULT else f"`dvc repro study/dvc.yaml:{self.stage}`"
+        return f"`dvc repro {self.stage}`" if self.stage in self.store.default_stages else f"`dvc repro study/dvc.yaml:{self.stage}`"
 
     @cached_property
     def figure(self) -> Interval | None:
@@ -293,7 +303,7 @@ def modalities(store: Store, params: Params, figures: Path) -> list[str]:
             rows.append([name, f"`{label_set}`", cell.text(), ref.text(), verdict_text(vs(cell, ref)),
                          f"{STUDY[study_key + n]:.2f}" if study_key + n in STUDY else "—"])
         for name, cell, family in (("audio", audio, "audio"), ("audio + video", fusion, "fusion")):
-            for key, label in FIELD_REFERENCES[family]:
+            for key, label in REFERENCE_ARMS[family][1:]:
                 ref = store.cell(f"{reference}{key}")
                 rows.append([f"{name} vs {label}", f"`{label_set}`", cell.text(), ref.text(),
                              verdict_text(vs(cell, ref)), ""])
@@ -347,8 +357,7 @@ def loso(store: Store, params: Params) -> list[str]:
              "the folds with a 95 % t-interval over the folds (sessions are the unit); deep minus reference paired "
              "by fold.", ""]
     rows, per_model = [], {}
-    references = {"audio": [("audio", "reference"), *FIELD_REFERENCES["audio"]],
-                  "audio + video": [("fusion", "reference"), *FIELD_REFERENCES["fusion"]]}
+    references = {"audio": REFERENCE_ARMS["audio"], "audio + video": REFERENCE_ARMS["fusion"]}
     for family, train_stage, headline in (("audio", "train_audio_loso@", "train_audio_best"),
                                           ("audio + video", "train_fusion_loso@", "train_fusion_best")):
         arms = [(family, train_stage, headline)] + [(f"{family} {label}", f"baseline_loso@{key}-", f"baseline@{key}")

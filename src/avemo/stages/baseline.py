@@ -1,4 +1,4 @@
-"""`baseline`: a reference beside the deep models, one row of baselines.REFERENCES (a linear model or an SVM).
+"""`baseline`: a reference beside the deep models, one row of references.REFERENCES (a linear model or an SVM).
 
 Fit on the training role, answer the test role; one MLflow run in the experiment of the deep
 models it stands beside; the metrics file of a training stage (a single deterministic fit: its
@@ -12,13 +12,11 @@ import argparse
 from pathlib import Path
 
 from avemo.params import Params
-
-#: The rows of baselines.REFERENCES (kept here too so that `--help` does not import scikit-learn).
-REFERENCE_NAMES = ("audio", "video", "fusion", "egemaps", "egemaps_svm", "egemaps_fusion")
+from avemo.references import REFERENCES
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", choices=REFERENCE_NAMES, required=True, help="a row of baselines.REFERENCES")
+    p.add_argument("--reference", choices=list(REFERENCES), required=True, help="a row of references.REFERENCES")
     p.add_argument("--audio", type=Path, required=True, help="audio variant folder (its clips are the items)")
     p.add_argument("--video", type=Path, help="video folder (references on face statistics)")
     p.add_argument("--egemaps", type=Path, help="the egemaps stage's folder (references on eGeMAPS)")
@@ -35,7 +33,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     import mlflow
     import pandas as pd
 
-    from avemo.baselines import REFERENCES, run_reference
+    from avemo.baselines import run_reference
     from avemo.data.splits import split_tags
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
