@@ -26,7 +26,11 @@ def test_the_project_params_load_and_every_loop_is_valid():
     params = load_params(PROJECT / "params.yaml")
     for family in ("audio", "video", "fusion"):
         assert params.train.loop_for(family, seed=3).seed == 3
-    assert params.train.loop_for("video").epochs == 10 and params.train.loop.epochs == 40
+    tree = yaml.safe_load((PROJECT / "params.yaml").read_text())["train"]
+    video = params.train.loop_for("video")  # the family's changes over the shared loop, the rest inherited
+    assert (video.epochs, video.lr) == (tree["video"]["epochs"], tree["video"]["lr"]) != (tree["loop"]["epochs"],
+                                                                                          tree["loop"]["lr"])
+    assert video.batch_size == tree["loop"]["batch_size"] == params.train.loop.batch_size
 
 
 def test_the_defaults_alone_are_valid_params():
