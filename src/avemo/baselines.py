@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import librosa
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -27,8 +26,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from avemo.audio.spectrogram import mel_filters, stft
 from avemo.audio.wav import SAMPLE_RATE, load_wav
-from avemo.data.datasets import items_for_role
+from avemo.data.splits import items_for_role
 from avemo.metrics import classification_metrics
 from avemo.parallel import parallel_map
 from avemo.params import Baseline
@@ -39,10 +39,20 @@ FACE_GRID = (25, 15)  # width x height of the grey thumbnails
 
 
 def logmel_statistics(y: np.ndarray) -> np.ndarray:
-    """83 numbers: mean and sd of 40 log-mel bands, RMS mean and sd, duration in seconds."""
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, **LOGMEL))
-    rms = librosa.feature.rms(y=y, frame_length=LOGMEL["n_fft"], hop_length=LOGMEL["hop_length"])[0]
-    return np.concatenate([mel.mean(axis=1), mel.std(axis=1), [rms.mean(), rms.std(), len(y) / SAMPLE_RATE]])
+    """83 numbers: mean and sd of 40 log-mel bands, RMS mean and sd, duration in seconds.
+
+    librosa's power_to_db(melspectrogram(...)) and feature.rms(...) with these settings, through the project's numpy
+    STFT and filters (audio/spectrogram.py: bit for bit librosa's; tests/test_baselines.py checks these against
+    librosa itself): no numba compiling in every worker of every baseline stage (10-13 s each on 2 cores)."""
+    n_fft, hop = LOGMEL["n_fft"], LOGMEL["hop_length"]
+    power = np.abs(stft(y, n_fft, hop, n_fft)) ** 2
+    mel = np.einsum("...ft,mf->...mt", power, mel_filters(SAMPLE_RATE, n_fft, LOGMEL["n_mels"], SAMPLE_RATE / 2),
+                    optimize=True)
+    db = 10.0 * np.log10(np.maximum(1e-10, mel))  # power_to_db: ref 1.0, amin 1e-10, top_db 80
+    db = np.maximum(db, db.max() - 80.0)
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, n_fft // 2), n_fft)[::hop]
+    rms = np.sqrt(np.mean(np.abs(frames) ** 2, axis=-1))  # feature.rms: centred, zero-padded frames
+    return np.concatenate([db.mean(axis=1), db.std(axis=1), [rms.mean(), rms.std(), len(y) / SAMPLE_RATE]])
 
 
 def _clip_statistics(job: tuple[str, float, float]) -> np.ndarray:

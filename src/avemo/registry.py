@@ -33,7 +33,7 @@ from mlflow.models import make_metric
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 import avemo
-from avemo.data.datasets import items_for_role
+from avemo.data.splits import items_for_role
 from avemo.labels import class_set
 from avemo.params import Params
 from avemo.serving import EmotionModel, serving_config, signature

@@ -79,7 +79,7 @@ def test_the_numpy_stft_and_mel_filters_are_librosas_bit_for_bit(p, tiny_corpus)
     for y in signals:
         ours, theirs = spectrogram_db(y, SR, p), librosa_spectrogram_db(y, SR, p)
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs), (len(y), np.abs(ours - theirs).max())
-        stft = spectrogram._stft(y, p.n_fft, p.hop_length, p.win_length)
+        stft = spectrogram.stft(y, p.n_fft, p.hop_length, p.win_length)
         reference = librosa.stft(y=y, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length)
         assert stft.dtype == reference.dtype and np.array_equal(stft, reference)
     assert np.array_equal(spectrogram.mel_filters(SR, p.n_fft, p.bins, SR / 2),

@@ -25,17 +25,17 @@ from avemo.params import Spectrogram
 
 def spectrogram_db(y: np.ndarray, sr: int, p: Spectrogram) -> np.ndarray:
     """Magnitude in dB re 1.0 (no per-clip normalisation), clipped to [floor, ceiling]."""
-    stft = np.abs(_stft(np.asarray(y, np.float32), p.n_fft, p.hop_length, p.win_length))
+    magnitude = np.abs(stft(np.asarray(y, np.float32), p.n_fft, p.hop_length, p.win_length))
     if p.kind == "mel":
-        power = stft**2
+        power = magnitude**2
         # librosa.feature.melspectrogram(S=power, sr=sr, n_mels=p.bins, fmax=sr / 2)
         power = np.einsum("...ft,mf->...mt", power, mel_filters(sr, 2 * (power.shape[-2] - 1), p.bins, sr / 2),
                           optimize=True)
         db = 10 * np.log10(np.maximum(power, 10 ** (p.floor_db / 10)))
     else:
-        if stft.shape[0] < p.bins:
-            raise ValueError(f"spectrogram: n_fft={p.n_fft} gives {stft.shape[0]} bins, fewer than bins={p.bins}")
-        db = 20 * np.log10(np.maximum(stft[: p.bins], 10 ** (p.floor_db / 20)))
+        if magnitude.shape[0] < p.bins:
+            raise ValueError(f"spectrogram: n_fft={p.n_fft} gives {magnitude.shape[0]} bins, fewer than bins={p.bins}")
+        db = 20 * np.log10(np.maximum(magnitude[: p.bins], 10 ** (p.floor_db / 20)))
     return np.clip(db, p.floor_db, p.ceiling_db).astype(np.float32)
 
 
@@ -52,7 +52,7 @@ def fit_frames(db: np.ndarray, frames: int, policy: str, floor_db: float) -> np.
     raise ValueError(f"spectrogram.full_time_axis must be 'resize' or 'crop_pad', not {policy!r}")
 
 
-def _stft(y: np.ndarray, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
+def stft(y: np.ndarray, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
     """librosa.stft(y, n_fft=, hop_length=, win_length=, window="hann", center=True, pad_mode="constant") of a
     float32 signal: complex64, (1 + n_fft // 2, 1 + len(y) // hop_length) for an even n_fft."""
     if not np.isfinite(y).all():

@@ -13,32 +13,17 @@ from torch.utils.data import Dataset
 
 from avemo.data.augment import augment, crop_frequency
 from avemo.data.balance import resample_indices
+from avemo.data.splits import items_for_role
 from avemo.params import Augment, Balance
 
 if TYPE_CHECKING:  # pandas costs a cold `avemo predict` ~0.3 s: imported where a table is made or read
     import pandas as pd
-
-ROLES = ("train", "val", "test")
-
 
 def model_input(db: np.ndarray, floor: float, ceiling: float, crop_ratio: float) -> torch.Tensor:
     """A stored dB spectrogram (bins x frames) as the model sees it: (1, bins, frames) scaled to [-1, 1],
     frequency-cropped. Training, evaluation and serving all go through here."""
     raw = torch.from_numpy(np.asarray(db, dtype=np.float32))[None]
     return crop_frequency((raw - floor) / (ceiling - floor) * 2 - 1, crop_ratio)
-
-
-def items_for_role(clips: pd.DataFrame, splits: pd.DataFrame, role: str, fold: int, classes: list[str]) -> pd.DataFrame:
-    """The clips of one role of one fold, restricted to the class set, with `target` (class index)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-    fold_roles = splits.loc[splits["fold"] == fold, ["utterance_id", "role"]]
-    if fold_roles.empty:
-        raise ValueError(f"fold {fold} is not in the splits table (folds: {sorted(splits['fold'].unique())})")
-    items = clips.merge(fold_roles, on="utterance_id", how="inner")
-    items = items[(items["role"] == role) & items["class"].isin(classes)].reset_index(drop=True)
-    items["target"] = items["class"].map({c: i for i, c in enumerate(classes)}).astype(np.int64)
-    return items
 
 
 #: A training stage's record of the items it could not use (beside its details.json).

@@ -10,6 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+ROLES = ("train", "val", "test")
+
+
+def items_for_role(clips: pd.DataFrame, splits: pd.DataFrame, role: str, fold: int, classes: list[str]) -> pd.DataFrame:
+    """The clips of one role of one fold, restricted to the class set, with `target` (class index)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    fold_roles = splits.loc[splits["fold"] == fold, ["utterance_id", "role"]]
+    if fold_roles.empty:
+        raise ValueError(f"fold {fold} is not in the splits table (folds: {sorted(splits['fold'].unique())})")
+    items = clips.merge(fold_roles, on="utterance_id", how="inner")
+    items = items[(items["role"] == role) & items["class"].isin(classes)].reset_index(drop=True)
+    items["target"] = items["class"].map({c: i for i, c in enumerate(classes)}).astype(np.int64)
+    return items
+
+
 SPLIT_COLUMNS = ["utterance_id", "fold", "role", "session", "speaker"]
 RANDOM_WARNING = ("split.scheme=random mixes speakers across train, val and test (the study's split): "
                   "its accuracies are speaker-dependent and not comparable with speaker-independent results")
