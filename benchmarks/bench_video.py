@@ -25,7 +25,7 @@ import pandas as pd
 
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.variant import VariantConfig, build_variant
-from avemo.corpus.iemocap import read_corpus
+from avemo.corpus.iemocap import read_corpus, speaker_side
 from avemo.corpus.synth import synthesize
 from avemo.params import Spectrogram, Synth, Video
 from avemo.video.extract import build_video
@@ -46,7 +46,7 @@ def naive(clips: pd.DataFrame, cfg: Video) -> int:
         for index in frame_indices(clip_frame_times(c.utt_start + c.start, c.utt_start + c.end, cfg.n_frames), fps):
             cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
             ok, frame = cap.read()
-            halves.append(speaker_half(frame, c.markers, c.gender).copy())
+            halves.append(speaker_half(frame, speaker_side(c.gender, c.markers)).copy())
         cap.release()
         boxes, _ = clip_boxes(halves, cfg.face)
         np.stack([crop(h, b, cfg.face) for h, b in zip(halves, boxes)])

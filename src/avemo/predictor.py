@@ -159,8 +159,7 @@ class Predictor:
             cap.release()
             raise
         start, n = start or 0.0, len(clips)
-        job = DialogueJob(path, tuple(f"{name}_c{c.index:02d}" for c in clips), ("F",) * n,
-                          ("F" if speaker == "left" else "M",) * n,
+        job = DialogueJob(path, tuple(f"{name}_c{c.index:02d}" for c in clips), (speaker,) * n,
                           tuple((start + c.start, start + c.end) for c in clips), tuple(range(n)), self.video)
         stacks = []
         for result in cut_clips(job, cap, fps, max(count, 0)):  # a corrupt header's negative count: unknown

@@ -26,13 +26,13 @@ from datetime import datetime
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import make_metric
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 import avemo
+from avemo.corpus.iemocap import speaker_side
 from avemo.data.splits import items_for_role
 from avemo.labels import class_set
 from avemo.params import Params
@@ -170,7 +170,7 @@ def evaluation_table(family: str, params: Params, utterances: pd.DataFrame, spli
         items, table = items[keep].reset_index(drop=True), table[keep].reset_index(drop=True)
         table["video_path"] = items["avi_path"]
         table["start"], table["end"] = items["start"].astype(float), items["end"].astype(float)
-        table["side"] = np.where(items["gender"] == items["markers"], "left", "right")
+        table["side"] = [speaker_side(g, m) for g, m in zip(items["gender"], items["markers"])]
     return table
 
 

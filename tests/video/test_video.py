@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from avemo.corpus.iemocap import speaker_side
 from avemo.corpus.synth import write_divx_avi
 from avemo.data.datasets import AudioVisualDataset
 from avemo.params import Synth, Video
@@ -36,8 +37,10 @@ def two_colour_avi(path, seconds=3.0):
 @pytest.mark.parametrize("markers", ["F", "M"])
 def test_the_crop_takes_the_speakers_half_for_both_marker_letters(tmp_path, markers):
     other = "M" if markers == "F" else "F"
-    job = DialogueJob(two_colour_avi(tmp_path / "d.avi"), ("wearer", "other"), (markers, markers), (markers, other),
-                      ((0.2, 1.2), (1.5, 2.5)), (0, 1), Video(n_frames=5))
+    sides = (speaker_side(markers, markers), speaker_side(other, markers))  # the wearer's, the other actor's
+    assert sides == ("left", "right")
+    job = DialogueJob(two_colour_avi(tmp_path / "d.avi"), ("wearer", "other"), sides, ((0.2, 1.2), (1.5, 2.5)), (0, 1),
+                      Video(n_frames=5))
     wearer, partner = process_dialogue(job)
     red, blue = np.array([200, 0, 0]), np.array([0, 0, 200])  # RGB out
     assert np.abs(wearer.frames.reshape(-1, 3).mean(0) - red).max() < 20  # left half: the marker wearer

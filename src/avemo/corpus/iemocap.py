@@ -26,6 +26,12 @@ UTTERANCE_RE = re.compile(
     r"_(?P<turn>(?P<gender>[MF])[X\d]{2}\d)$"
 )
 
+def speaker_side(gender: str, markers: str) -> str:
+    """The speaker's half of IEMOCAP's split screen: the left half shows the actor wearing the motion-capture
+    markers (the dialogue name's M or F), the right half the other actor."""
+    return "left" if gender == markers else "right"
+
+
 LABEL_CODES = ("neu", "hap", "exc", "ang", "sad", "fru", "fea", "sur", "dis", "oth", "xxx")
 #: Evaluators' category names as written on C-* lines, per label code.
 CATEGORY_NAMES = {

@@ -22,7 +22,7 @@ import pandas as pd
 import soundfile as sf
 
 from avemo.corpus import face, voice
-from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER
+from avemo.corpus.iemocap import CATEGORY_NAMES, EMO_HEADER, speaker_side
 from avemo.parallel import parallel_map
 from avemo.params import Synth
 
@@ -128,7 +128,7 @@ def _plan_dialogue(cfg, rng, name, session, markers, codes, weights, speakers, l
             utterance_id=f"{name}_{turn}", dialog=name, session=session, markers=markers, gender=gender,
             speaker=f"Ses0{session}{gender}", turn=turn, start=start, end=end, label=label, emotion=emotion,
             blend_with=other, blend_weight=w, turned_away=bool(rng.random() < cfg.turned_away),
-            side="left" if gender == markers else "right", transcript=words[0].upper() + words[1:] + "."))
+            side=speaker_side(gender, markers), transcript=words[0].upper() + words[1:] + "."))
         t = end + float(rng.uniform(0.3, 1.0))
     return DialoguePlan(name, session, markers, round(t + 0.5, 4), utterances, speakers, looks, background)
 

@@ -46,11 +46,11 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
 def side_of(wav: Path) -> str:
     """The speaker's half of the frame from an IEMOCAP utterance name, as the video stage finds it."""
-    from avemo.corpus.iemocap import UTTERANCE_RE
+    from avemo.corpus.iemocap import UTTERANCE_RE, speaker_side
 
     name = UTTERANCE_RE.match(wav.stem)
     if name is None:
         raise ValueError(f"{wav}: give --side left|right (the speaker's half of the frame; left: the actor wearing "
                          "the motion-capture markers): it is found only from IEMOCAP utterance names such as "
                          "Ses01F_impro01_M013")
-    return "left" if name["gender"] == name["markers"] else "right"
+    return speaker_side(name["gender"], name["markers"])

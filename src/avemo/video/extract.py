@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from avemo.corpus.iemocap import speaker_side
 from avemo.parallel import parallel_map
 from avemo.params import Face, Video
 from avemo.video.face_crop import cascade, clip_boxes, crop
@@ -54,8 +55,7 @@ class ClipFrames:
 class DialogueJob:
     avi_path: str
     clip_ids: tuple[str, ...]
-    markers: tuple[str, ...]
-    genders: tuple[str, ...]
+    sides: tuple[str, ...]  # the speaker's half of the frame, per clip
     windows: tuple[tuple[float, float], ...]  # seconds within the dialogue
     rows: tuple[int, ...]  # where each clip's frames go in the array
     cfg: Video
@@ -105,7 +105,7 @@ def cut_clips(job: DialogueJob, cap: cv2.VideoCapture, fps: float, count: int) -
     try:
         for index, frame in decode_frames(cap, np.array(sorted(needs)), key_frames(job.avi_path)):
             for c, k in needs[index]:
-                half = speaker_half(frame, job.markers[c], job.genders[c])
+                half = speaker_half(frame, job.sides[c])
                 buffers.setdefault(c, [None] * n)[k] = half  # a view: read() returns a new frame each time
                 remaining[c] -= 1
                 if remaining[c] == 0:
@@ -129,8 +129,8 @@ def dialogue_jobs(clips: pd.DataFrame, cfg: Video) -> list[DialogueJob]:
     jobs = []
     for avi, part in clips.groupby("avi_path", sort=True):
         windows = tuple(zip(part["utt_start"] + part["start"], part["utt_start"] + part["end"]))
-        jobs.append(DialogueJob(str(avi), tuple(part["clip_id"]), tuple(part["markers"]), tuple(part["gender"]),
-                                windows, tuple(int(r) for r in part.index), cfg))
+        sides = tuple(speaker_side(g, m) for g, m in zip(part["gender"], part["markers"]))
+        jobs.append(DialogueJob(str(avi), tuple(part["clip_id"]), sides, windows, tuple(int(r) for r in part.index), cfg))
     return jobs
 
 

@@ -40,10 +40,10 @@ def frame_indices(times: np.ndarray, fps: float) -> np.ndarray:
     return np.floor(times * fps + 1e-6).astype(np.int64)
 
 
-def speaker_half(frame: np.ndarray, markers: str, gender: str) -> np.ndarray:
-    """The speaker's half of the split screen: the left half shows the actor wearing the markers."""
+def speaker_half(frame: np.ndarray, side: str) -> np.ndarray:
+    """The speaker's half of the split screen (corpus.iemocap.speaker_side says which)."""
     half = frame.shape[1] // 2
-    return frame[:, :half] if gender == markers else frame[:, half:]
+    return frame[:, :half] if side == "left" else frame[:, half:]
 
 
 class VideoError(Exception):
