@@ -13,7 +13,6 @@ from torch.utils.data import Dataset
 
 from avemo.data.augment import augment, crop_frequency
 from avemo.data.balance import resample_indices
-from avemo.data.splits import items_for_role
 from avemo.params import Augment, Balance
 
 if TYPE_CHECKING:  # pandas costs a cold `avemo predict` ~0.3 s: imported where a table is made or read
@@ -41,6 +40,8 @@ class SpectrogramDataset(Dataset):
                  crop_ratio: float = 0.0, augment_params: Augment | None = None,
                  balance: Balance | None = None):
         import pandas as pd
+
+        from avemo.data.splits import items_for_role
 
         variant_dir = Path(variant_dir)
         meta = json.loads((variant_dir / "meta.json").read_text())["spectrogram"]

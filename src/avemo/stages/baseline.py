@@ -34,7 +34,6 @@ def run(args: argparse.Namespace, params: Params) -> None:
     import pandas as pd
 
     from avemo.baselines import run_reference
-    from avemo.data.splits import split_tags
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
     from avemo.stages.show import print_figures
@@ -53,9 +52,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
                            t.fold, t.missing_video, params.baseline)
     y_true, y_pred = result["test_predictions"]
     predictions = Predictions(result["test_items"], y_true, [y_pred], ["fit"], classes)
-    datasets = ({args.audio.name: args.audio, "splits": args.splits} | ({f"video-{video.name}": video} if video else {})
-                | ({f"egemaps-{egemaps.name}": table} if egemaps else {}))
-    with frame.mlflow_run(reference.family, tags={"dataset_variant": args.audio.name, **split_tags(splits, t.fold),
+    data_tags, datasets = frame.data_record(args.audio, args.splits, t.fold, video=video, egemaps=table)
+    with frame.mlflow_run(reference.family, tags={**data_tags,
                                                   "reference": reference.description,
                                                   **{f"items_{r}": n for r, n in result["items"].items()},
                                                   "items_without_features": result["items_without_features"]},

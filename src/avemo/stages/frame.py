@@ -83,6 +83,18 @@ class Frame:
 
         return ResumeFolder(self.stage, fingerprint(self.stage, *key, self.hashes, code_hash()))
 
+    def data_record(self, audio: Path, splits: Path, fold: int | None, *, video: Path | None = None,
+                    egemaps: Path | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+        """The tags and MLflow datasets that name a stage's data, written the same way by every stage: the audio
+        variant, the split (with the fold's sessions and speakers when one fold is trained), the face frames and the
+        eGeMAPS table beside them."""
+        from avemo.data.splits import split_tags
+
+        tags = {"dataset_variant": audio.name, **(split_tags(pd.read_parquet(splits), fold) if fold is not None else {})}
+        datasets = ({audio.name: audio, "splits": splits} | ({f"video-{video.name}": video} if video else {})
+                    | ({f"egemaps-{egemaps.parent.name}": egemaps} if egemaps else {}))
+        return tags, datasets
+
     @contextmanager
     def mlflow_run(self, experiment: str, resume=None, *, tags: dict | None = None, params: dict | None = None,
                    datasets: dict[str, Path] | None = None, device=None) -> Iterator:

@@ -29,10 +29,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
-    import pandas as pd
     from torch.utils.data import DataLoader
 
-    from avemo.data.splits import split_tags
     from avemo.labels import class_set
     from avemo.reports import write_json
     from avemo.stages.frame import Frame, searched
@@ -47,9 +45,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
     resume = frame.resume(params.yaml_values(["labels", "train", "models", "pretrain"]))
     arms = ArmJob(params, data, args.pretrained, e.finetune, args.stage, DataLoader(data.test, batch_size=64), device,
                   resume)
-    with frame.mlflow_run("fusion", resume, device=device,
-                          tags={"dataset_variant": args.audio.name,
-                                **split_tags(pd.read_parquet(args.splits), params.train.fold)},
+    data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
+    with frame.mlflow_run("fusion", resume, device=device, tags=data_tags, datasets=datasets,
                           params={"efficiency": e.model_dump(), "kind": params.models.audio.kind,
                                   **params.yaml_values(["train", "models"])}) as parent:
         runs = [arms.train(fraction, seed, arm) for fraction in e.fractions for seed in params.train.seeds

@@ -55,12 +55,12 @@ def run(args: argparse.Namespace, params: Params) -> None:
     model = sync_model(params.models, p, pairs["train"], t.video_normalise)
     resume = frame.resume(params.yaml_values(["pretrain", "models", "train.threads", "train.fold", "train.crop_ratio",
                                               "train.video_normalise", "train.loop"]))
+    data_tags, datasets = frame.data_record(args.audio, args.splits, t.fold, video=args.video)
     with frame.mlflow_run("pretrain", resume, device=device,
-                          tags={"dataset_variant": args.audio.name, "labels_used": "none",
+                          tags={**data_tags, "labels_used": "none",
                                 "pairs_train": len(pairs["train"]), "pairs_val": len(pairs["val"])},
                           params={"kind": params.models.audio.kind, **params.yaml_values(["pretrain", "models"])},
-                          datasets={args.audio.name: args.audio, f"video-{args.video.name}": args.video,
-                                    "splits": args.splits}) as run:
+                          datasets=datasets) as run:
         history = train(model, pairs["train"], pairs["val"], [], loop, resume.sub("loop"), fingerprint=resume.key,
                         task=SyncTask(p), on_epoch=log_epoch)
         if history.resumed_from > 0:

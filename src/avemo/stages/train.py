@@ -52,7 +52,6 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
     import torch
     from torch.utils.data import DataLoader
 
-    from avemo.data.splits import split_tags
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
     from avemo.stats import Predictions
@@ -75,18 +74,15 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
         torch.distributed.barrier()
     tracked = rank == 0
     job = SeedJob(args, params, data, spec, frame, resume, DataLoader(data.test, batch_size=64), device, tracked, inits)
-    import pandas as pd
-
+    data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
     run_context = frame.mlflow_run(
         args.family, resume, device=device,
-        tags={"dataset_variant": args.audio.name, **split_tags(pd.read_parquet(args.splits), params.train.fold),
-              "items_train": len(data.train), "items_val": len(data.val), "items_test": len(data.test)},
+        tags={**data_tags, "items_train": len(data.train), "items_val": len(data.val), "items_test": len(data.test)},
         params={"family": args.family, "model": spec.audio.kind if spec.audio else "c3d", "variant": args.audio.name,
                 "classes": ",".join(spec.classes), "seeds": ",".join(map(str, seeds)), "world_size": world,
                 **params.yaml_values(["labels.set", "train", "models"]),
                 "init_audio": str(args.init_audio or ""), "init_video": str(args.init_video or "")},
-        datasets={args.audio.name: args.audio, "splits": args.splits}
-        | ({f"video-{args.video.name}": args.video} if args.video else {})) if tracked else nullcontext()
+        datasets=datasets) if tracked else nullcontext()
     with run_context as parent:
         results = {seed: resume.read(f"seed-{seed}") or job.train_seed(seed) for seed in seeds}
         chosen = max(seeds, key=lambda s: (results[s]["best_val_ua"], -seeds.index(s)))
