@@ -93,6 +93,15 @@ class Browser:
     def click(self, selector: str) -> None:
         self.wait("const e = document.querySelector(arguments[0]); if (e) e.click(); return Boolean(e);", selector)
 
+    def in_window(self, selector: str) -> bool:
+        """Whether the first element matching `selector` (waited for) lies inside the window as first shown:
+        seen without scrolling."""
+        self.wait("return Boolean(document.querySelector(arguments[0]))", selector)
+        return self.js("""
+            const r = document.querySelector(arguments[0]).getBoundingClientRect();
+            return r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0 && r.right <= innerWidth
+                && r.bottom <= innerHeight;""", selector)
+
     def unobscured(self, selector: str, text: str) -> bool:
         """Whether an element matching `selector` with text `text` is inside the window and on top at its centre."""
         return self.js("""
