@@ -45,6 +45,8 @@ def test_register_promote_refuse_rollback_and_the_audit_trail(tiny_variant, tiny
     version = mlflow.MlflowClient().get_model_version("avemo-audio", "1")
     training_run = json.loads((tmp_path / "a-details" / "details.json").read_text())["mlflow_run_id"]
     assert version.run_id == training_run  # the version hangs off its training run: the UI walks between them
+    assert mlflow.get_run(training_run).data.tags["mlflow.note.content"] == (
+        "Registered as [avemo-audio version 1](#/models/avemo-audio/versions/1).")  # the run page's first lines
     assert version.tags["dvc_stage"] == "train_a" and version.tags["class_set"] == "standard4"
     assert version.tags["git_commit"] and any(k.startswith("data.") for k in version.tags)
     assert float(version.tags["test_ua_low"]) <= float(version.tags["test_ua_mean"]) <= float(version.tags["test_ua_high"])

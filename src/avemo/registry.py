@@ -29,7 +29,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import make_metric
-from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS, MLFLOW_RUN_NOTE
 
 import avemo
 from avemo.corpus.iemocap import speaker_side
@@ -145,13 +145,16 @@ def _new_version(client: mlflow.MlflowClient, name: str, model_id: str, source_r
     """A new version of `name` holding the logged model, with `source_run_id` as its run.
 
     The MLflow UI lists a run's versions by the version's run_id: the headline training run then shows
-    "Registered models: <name> vN", and the version page links back to that run.
+    "Registered models: <name> vN", and the version page links back to that run. That row sits below the
+    fold of the run page, so the run's description (shown first) links the version too.
     """
     if not client.search_registered_models(f"name = '{name}'"):
         client.create_registered_model(name)
     version = client.create_model_version(name, f"models:/{model_id}", run_id=source_run_id, model_id=model_id)
     client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([{"name": name,
                                                                                "version": version.version}])})
+    client.set_tag(source_run_id, MLFLOW_RUN_NOTE, f"Registered as [{name} version {version.version}]"
+                                                   f"(#/models/{name}/versions/{version.version}).")
     return str(version.version)
 
 
