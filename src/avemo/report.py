@@ -62,6 +62,7 @@ def default_stages(pipeline: Path) -> set[str]:
         names |= {f"{name}@{item}" for item in items} if isinstance(items, (list, dict)) else {name}
     return names
 
+
 class Store:
     """The finished top-level runs of the store, newest first, by DVC stage: found by their `dvc_stage` tag in any
     experiment, so a new stage's runs are found wherever it logs them (a registration's runs, which carry the
@@ -126,7 +127,8 @@ class Cell:
 
     @property
     def command(self) -> str:
-        return f"`dvc repro {self.stage}`" if self.stage in self.store.default_stages else f"`dvc repro study/dvc.yaml:{self.stage}`"
+        default = self.stage in self.store.default_stages
+        return f"`dvc repro {self.stage}`" if default else f"`dvc repro study/dvc.yaml:{self.stage}`"
 
     @cached_property
     def figure(self) -> Interval | None:
@@ -303,9 +305,9 @@ def modalities(store: Store, params: Params, figures: Path) -> list[str]:
             rows.append([name, f"`{label_set}`", cell.text(), ref.text(), verdict_text(vs(cell, ref)),
                          f"{STUDY[study_key + n]:.2f}" if study_key + n in STUDY else "—"])
         for name, cell, family in (("audio", audio, "audio"), ("audio + video", fusion, "fusion")):
-            for key, label in REFERENCE_ARMS[family][1:]:
-                ref = store.cell(f"{reference}{key}")
-                rows.append([f"{name} vs {label}", f"`{label_set}`", cell.text(), ref.text(),
+            for field in field_references(family):
+                ref = store.cell(f"{reference}{field.name}")
+                rows.append([f"{name} vs {field.label}", f"`{label_set}`", cell.text(), ref.text(),
                              verdict_text(vs(cell, ref)), ""])
         best_branch = max((audio, video), key=lambda c: c.figure.estimate if c.figure else -1)
         rows.append([f"audio + video vs its better branch ({best_branch.stage})", f"`{label_set}`", "", "",
