@@ -99,8 +99,37 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
                                       "vs_best": compare(answers(0.7), answers(0.7)).to_dict()}],
                            "compact": {"trial": 5, "val_ua": 0.68, "parameters": 4321,
                                        "why": "the smallest trial of the front ..."}}
-    text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune)
+    # Nested: each fold's own search and its choice trained over the seeds, on all five folds (4 included).
+    for k, right in enumerate((0.62, 0.72, 0.66, 0.77, 0.8)):
+        log("avemo-audio", f"train_audio_loso_searched@{k}", answers(right, seed=50 + k), tmp_path)
+    nested = {k: {**tune["audio"], "stage": f"tune_audio_loso@{k}"} for k in range(5)}
+    nested[2] = {**nested[2], "best": {"trial": 9, "val_ua": 0.74, "params": {}},
+                 "confirmation": {"comparison": vs_best, "items": ["a"] * 40, "seeds": [101, 102, 103]},
+                 "chosen": {"trial": 9, "overrides": {}, "why": "the best trial (9), confirmed ..."}}
+    records = {"study-audio": {
+        "best_after": [{"trials": 1, "best_trial": 0, "best_value": 0.68}, {"trials": 10, "best_trial": 3,
+                                                                            "best_value": 0.7011}],
+        "importances": {"train.loop.lr": 0.61, "blocks": 0.39},
+        "ranking": {"judged_from_epoch": 4, "epochs": 12,
+                    "by_epoch": [{"epoch": 0, "rho": 0.1, "trials": 7}, {"epoch": 4, "rho": 0.83, "trials": 7},
+                                 {"epoch": 10, "rho": None, "trials": 7}]}}}
+    client.log_metric(parent, "search_seconds", 1500.0)
+    text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune, records=records,
+                        nested=nested)
     section = text.split("## 7.")[1]
+    assert ("Best validation UA (selection half) as trials were added: 0.680 after 1 (trial 0), 0.701 after 10 "
+            "(trial 3); 25 min of search") in section
+    assert "`train.loop.lr` 0.61, `blocks` 0.39." in section
+    assert ("(epoch 5 of 12) and at the last, over the 7 completed trials: 0.83; by epoch: 1: 0.10, 5: 0.83."
+            in section)
+    assert "**audio: the history.**" not in section  # the default search has no record here: nothing made up
+    six = text.split("## 6.")[1].split("## 7.")[0]
+    nested_row = row(six, "| audio, searched in its fold |")
+    assert nested_row.count("`") == 10 and re.search(r"\| 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \|$", nested_row)
+    assert "- audio, searched in its fold minus the hand-set recipe, paired by fold: " in six
+    assert "- audio, searched in its fold minus the reference, paired by fold: " in six
+    assert row(six, "| 2 | 7 complete, 3 pruned, 0 failed | 0.680 | 0.740 (trial 9) |").endswith("| trial 9 |")
+    assert row(six, "| 0 | ").endswith("| — (hand-set best) | hand-set |")
     assert "`train.loop.lr` [0.0005, 0.01] (log); `blocks` {2, 3}" in section
     assert row(section, "| 5 | 0.680 | 4,321 | 1.25 ms |").endswith(f"]: **{vs_best['verdict']}** |")
     assert row(section, "| 3 | 0.701 | 9,876 | — |")  # its run has no latency: none shown, none made up
@@ -154,7 +183,8 @@ def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_
              "explain": {"clips_per_class": 2, "background_per_class": 2, "steps": 4, "repeats": 1},
              # the study's plan, smaller: one grid cell beside the default's, one leave-one-session-out fold
              "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0],
-                       "search": {"audio": {"trials": 3, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1}}}}
+                       "search": {"audio": {"trials": 3, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1},
+                                  "loso": {"trials": 2, "epochs": 1, "folds": [0, 4]}, "workers": 1}}}
     project = make_project(tmp_path / "proj", quick)
     run(["dvc", "repro"], project)
     default_report = masked(project / "reports" / "results.md")  # what a fresh clone's `dvc repro` must render
@@ -169,10 +199,13 @@ def test_the_default_pipeline_then_make_study_fill_every_cell_and_a_fresh_clone_
     # `make study`: every planned experiment runs and writes the run its cell names; no gap is left.
     plan = run(["avemo", "study", "--dry"], project).stdout
     assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "tune_audio_study" in plan
+    assert "tune_audio_loso@4" in plan and "train_audio_loso_searched@0" in plan  # nested: each fold's own search
     assert (project / "reports" / "details" / "explain" / "background.pt").exists()  # explain ran in the default
     study = run(["avemo", "study"], project).stdout
     text = (project / "reports" / "results.md").read_text()
     assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]
+    assert "- audio, searched in its fold minus the hand-set recipe, paired by fold: " in text
+    assert "**study-audio: the history.** Best validation UA (selection half) as trials were added: " in text
     store = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     ids = {r.info.run_id[:8] for r in store.search_runs([e.experiment_id for e in store.search_experiments()],
                                                         max_results=5000)}

@@ -406,11 +406,20 @@ class Budget(Section):
     epochs: int = Field(ge=1)
 
 
+class NestedBudget(Budget):
+    """The audio search inside each leave-one-session-out fold: its training sessions, its validation session."""
+
+    folds: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
 class StudySearches(Section):
-    """The study's real searches (study/dvc.yaml tune_{audio,fusion}_study set tune.<family> from these)."""
+    """The study's real searches (study/dvc.yaml tune_{audio,fusion}_study set tune.<family> from these; the
+    nested ones, tune_audio_loso@<fold>, from `loso`)."""
 
     audio: Budget = Field(default_factory=lambda: Budget(trials=60, epochs=20))
     fusion: Budget = Field(default_factory=lambda: Budget(trials=24, epochs=12))
+    loso: NestedBudget = Field(default_factory=lambda: NestedBudget(trials=16, epochs=20))
+    workers: int = Field(default=2, ge=1)  # local worker processes of each: not repeatable trial by trial, faster
 
 
 class Study(Section):

@@ -215,8 +215,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: dict[str, dict],
-                 label_efficiency: dict | None = None, explanation: dict | None = None, uri: str | None = None) -> str:
-    """Write results.md (and its figures); return the text."""
+                 label_efficiency: dict | None = None, explanation: dict | None = None, uri: str | None = None,
+                 records: dict[str, dict] | None = None, nested: dict[int, dict] | None = None) -> str:
+    """Write results.md (and its figures); return the text. `tune`: each search's choice file by name, `records`
+    their records (tuning/history.py), `nested`: the choice of each fold's own search by fold."""
     store = Store(uri)
     lines = header(params, corpus)
     lines += audio_grid(store, params)
@@ -224,8 +226,8 @@ def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: d
     lines += modalities(store, params, figures)
     lines += efficiency(store, label_efficiency)
     lines += protocol(store)
-    lines += loso(store, params)
-    lines += search(store, tune)
+    lines += loso(store, params, nested or {})
+    lines += search(store, tune, records or {})
     lines += explained(store, explanation, params)
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -346,13 +348,20 @@ def protocol(store: Store) -> list[str]:
                     ""]
 
 
-def loso(store: Store, params: Params) -> list[str]:
+#: the leave-one-session-out row of the audio model searched inside each fold (study/dvc.yaml tune_audio_loso)
+NESTED = "audio, searched in its fold"
+
+
+def loso(store: Store, params: Params, nested: dict[int, dict]) -> list[str]:
     """Per fold, the mean over the five folds and a t-interval over the folds; fold 4 is the fixed split."""
     folds = list(params.study.loso_folds)
     lines = ["## 6. Leave-one-session-out (5 folds, test UA): the field's protocol", "",
-             "Fold k tests Session k+1 and validates on the session before it. No search shapes a fold: folds 0-3 "
-             "train the hand-set recipe of params.yaml, not the search's choice (the search validates on Session 4, "
-             "fold 3's test session). The hand-set recipe was itself set in earlier rounds by looking at this "
+             "Fold k tests Session k+1 and validates on the session before it. The default search never shapes a "
+             "fold: folds 0-3 train the hand-set recipe of params.yaml, not its choice (that search validates on "
+             f"Session 4, fold 3's test session). The row *{NESTED}* is the nested protocol: each fold's own audio "
+             "search (`tune_audio_loso@k`) over that fold's training sessions, ranked and confirmed on its validation "
+             "session, its choice trained over the seeds and tested once on the fold's test session, which chose "
+             "nothing. The hand-set recipe was itself set in earlier rounds by looking at this "
              "corpus's fixed split (validation Session 4, test Session 5: docs/recipe.md), so on the embedded corpus "
              "no fold is wholly free of it; on real IEMOCAP it was set on none of its sessions. Fold 4 (test Session "
              "5, validate Session 4) is the fixed split itself: its cells are the headline stages' runs. Mean over "
@@ -360,12 +369,16 @@ def loso(store: Store, params: Params) -> list[str]:
              "by fold.", ""]
     rows, per_model = [], {}
     references = {"audio": REFERENCE_ARMS["audio"], "audio + video": REFERENCE_ARMS["fusion"]}
+    nested_stages = [f"train_audio_loso_searched@{k}" for k in [*folds, 4]]  # outside study.search.loso.folds: a gap
     for family, train_stage, headline in (("audio", "train_audio_loso@", "train_audio_best"),
                                           ("audio + video", "train_fusion_loso@", "train_fusion_best")):
-        arms = [(family, train_stage, headline)] + [(f"{family} {label}", f"baseline_loso@{key}-", f"baseline@{key}")
-                                                    for key, label in references[family]]
-        for label, stage, head in arms:
-            cells = [store.cell(f"{stage}{k}") for k in folds] + [store.cell(head)]
+        arms = [(family, [f"{train_stage}{k}" for k in folds] + [headline])]
+        if family == "audio":
+            arms.append((NESTED, nested_stages))
+        arms += [(f"{family} {label}", [f"baseline_loso@{key}-{k}" for k in folds] + [f"baseline@{key}"])
+                 for key, label in references[family]]
+        for label, stages in arms:
+            cells = [store.cell(stage) for stage in stages]
             values = [c.figure.estimate for c in cells if c.figure]
             mean = folds_figure(values).text() if len(values) == len(cells) else f"— ({len(values)} of {len(cells)} folds run)"
             per_model[label] = values if len(values) == len(cells) else None
@@ -379,13 +392,34 @@ def loso(store: Store, params: Params) -> list[str]:
             if deep and ref:
                 lines.append(f"- {family} minus {'its reference' if label == 'reference' else label}, paired by "
                              f"fold: {verdict_text(compare_folds(deep, ref))}")
+    if searched := per_model.get(NESTED):
+        against = [("the hand-set recipe", per_model.get("audio"))] + [
+            (label if label != "reference" else "the reference", per_model.get(f"audio {label}"))
+            for _, label in references["audio"]]
+        lines += [f"- {NESTED} minus {name}, paired by fold: {verdict_text(compare_folds(searched, other))}"
+                  for name, other in against if other]
+    elif params.study.search.loso.folds:
+        lines.append(f"- {NESTED}: — (gap: `dvc repro study/dvc.yaml:train_audio_loso_searched`, or `make study`)")
+    if nested:
+        lines += ["", "What each fold's own search chose (its validation session only; the confirmation is the "
+                      "search's rule of section 7):", ""]
+        lines += _table(["fold", "trials", "hand-set (selection half)", "best found", "best - hand-set, confirmed",
+                         "trained"], [nested_row(k, nested[k]) for k in sorted(nested)])
     lines += ["", "Published figures on real IEMOCAP under this protocol (4 classes, 5,531 utterances, mean over the "
                   "5 folds; audio only; not this corpus):", ""]
     lines += _table(["model", "figure"], [list(f) for f in FIELD_LOSO])
     return lines + [""]
 
 
-def search(store: Store, tune: dict[str, dict]) -> list[str]:
+def nested_row(fold: int, r: dict) -> list[str]:
+    counts, hand, confirmation = r["trials"], r.get("hand_set"), r.get("confirmation")
+    return [str(fold), f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed",
+            f"{hand['val_ua']:.3f}" if hand else "—", f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']})",
+            verdict_text(Comparison.from_dict(confirmation["comparison"])) if confirmation else "— (hand-set best)",
+            "hand-set" if hand and r["chosen"]["trial"] == hand["trial"] else f"trial {r['chosen']['trial']}"]
+
+
+def search(store: Store, tune: dict[str, dict], records: dict[str, dict]) -> list[str]:
     lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", "",
              "Trials are ranked on a selection half of the validation utterances (per speaker and class). What chose "
              "the best trial never judges it: its configuration and the hand-set one are trained again with fresh "
@@ -418,7 +452,7 @@ def search(store: Store, tune: dict[str, dict]) -> list[str]:
                     rows)
     lines += ["", *(f"{g}\n" for g in gaps)]
     for family, r in tune.items():
-        lines += search_details(store, family, r)
+        lines += search_details(store, family, r, records.get(family))
     return lines
 
 
@@ -428,12 +462,14 @@ SEARCHED = {"study-audio": ("tune_audio_study", "train_audio_searched", "train_a
             "study-fusion": ("tune_fusion_study", "train_fusion_searched", "train_fusion_handset")}
 
 
-def search_details(store: Store, family: str, r: dict) -> list[str]:
-    """One search: what it searched, its accuracy-size front and compact pick (with each front trial's measured
-    latency where its MLflow run has it), and (a study search) what its choice bought on test over the hand-set
-    recipe."""
+def search_details(store: Store, family: str, r: dict, record: dict | None) -> list[str]:
+    """One search: what it searched, how it went (history, importances, whether early epochs rank as the last),
+    its accuracy-size front and compact pick (with each front trial's measured latency where its MLflow run has
+    it), and (a study search) what its choice bought on test over the hand-set recipe."""
     lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r["space"].items())
                                             if r.get("space") else "— (not recorded by this run)"), ""]
+    if record:
+        lines += search_history(family, record, store.by_stage.get(r.get("stage", f"tune_{family}")))
     front = r.get("front") or []
     if front:
         trials = store.trial_runs(store.by_stage.get(r.get("stage", f"tune_{family}")), r.get("study"))
@@ -465,6 +501,28 @@ def search_details(store: Store, family: str, r: dict) -> list[str]:
                                              [f"the hand-set recipe (`{hand.stage}`)", hand.text()],
                                              ["choice - hand-set", verdict_text(vs(searched, hand))]])
         lines += [""]
+    return lines
+
+
+def search_history(family: str, record: dict, parent: Run | None) -> list[str]:
+    """The best value as trials were added, the importances, and the rank correlation at the pruner's epoch."""
+    seconds = parent.data.metrics.get("search_seconds") if parent else None
+    grew = ", ".join(f"{b['best_value']:.3f} after {b['trials']} (trial {b['best_trial']})"
+                     for b in record["best_after"])
+    lines = [f"**{family}: the history.** Best validation UA (selection half) as trials were added: {grew}"
+             + (f"; {seconds / 60:.0f} min of search on the machine that ran it (its MLflow parent run)."
+                if seconds else "."), ""]
+    if record["importances"]:
+        lines += [f"**{family}: what mattered** (Optuna's fANOVA importances over the completed trials, seed 0): "
+                  + ", ".join(f"`{k}` {v:.2f}" for k, v in record["importances"].items()) + ".", ""]
+    ranking = record["ranking"]
+    judged = next((row for row in ranking["by_epoch"] if row["epoch"] == ranking["judged_from_epoch"]), None)
+    if judged and judged["rho"] is not None:
+        lines += [f"**{family}: do early epochs rank as the last?** Spearman's rho between the validation UA at the "
+                  f"first epoch the pruner judges (epoch {judged['epoch'] + 1} of {ranking['epochs']}) and at the "
+                  f"last, over the {judged['trials']} completed trials: {judged['rho']:.2f}; by epoch: "
+                  + ", ".join(f"{row['epoch'] + 1}: {row['rho']:.2f}" for row in ranking["by_epoch"]
+                              if row["rho"] is not None) + ".", ""]
     return lines
 
 

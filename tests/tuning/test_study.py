@@ -44,6 +44,11 @@ def test_a_second_run_adds_only_the_missing_trials_and_reports_to_one_mlflow_par
     assert again["searched_enough"] and not again["time_limit_reached"]
     assert {p.name for p in (tmp_path / "figures").glob("*.png")} == {"history.png", "importances.png",
                                                                       "parallel_coordinate.png"}
+    record = json.loads((tmp_path / "figures" / "search.json").read_text())  # the report's record of the search
+    assert [r["trial"] for r in record["trials"]] == [0, 1, 2] and record["trials"][0]["hand_set"]
+    assert record["best_after"][-1] == {"trials": 3, "best_trial": again["best"]["trial"],
+                                        "best_value": again["best"]["val_ua"]}
+    assert record["ranking"]["epochs"] == 2 and record["ranking"]["judged_from_epoch"] == 1
     headline = json.loads((tmp_path / "tune_audio.json").read_text())
     assert headline == {"val_ua": round(again["best"]["val_ua"], 4), "complete": again["trials"]["complete"],
                         "pruned": again["trials"]["pruned"]}

@@ -19,6 +19,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study-tune", type=Path, nargs="*",
                    default=[Path("reports/tune/study-audio.json"), Path("reports/tune/study-fusion.json")],
                    help="the study's searches (study/dvc.yaml), when they have run")
+    p.add_argument("--nested-tune", type=Path, nargs="*",
+                   help="the searches inside each leave-one-session-out fold, when they have run (default: "
+                        "reports/tune/loso-audio-<fold>.json for each fold of study.search.loso.folds)")
     p.add_argument("--label-efficiency", type=Path, default=Path("reports/label_efficiency.json"),
                    help="the study's label-efficiency summary, when it has run")
     p.add_argument("--explanation", type=Path, default=Path("reports/details/explain/explain.json"),
@@ -33,9 +36,21 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.stages.show import console
 
     tune = {path.stem: read_json(path) for path in [*args.tune, *args.study_tune] if path.exists()}
+    records = {stem: read_json(record) for stem in tune if (record := search_record(stem, args)).exists()}
+    nested_paths = args.nested_tune if args.nested_tune is not None else [
+        Path(f"reports/tune/loso-audio-{k}.json") for k in params.study.search.loso.folds]
+    nested = {int(path.stem.rsplit("-", 1)[1]): read_json(path) for path in nested_paths if path.exists()}
     efficiency = read_json(args.label_efficiency) if args.label_efficiency.exists() else None
     explanation = read_json(args.explanation) if args.explanation.exists() else None
-    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency, explanation)
+    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency, explanation,
+                        records=records, nested=nested)
     gaps = text.count("(gap:")
     console.print(f"report: {args.out} (figures in {args.figures}); "
                   + (f"{gaps} cell(s) wait for their runs: `make study` fills them" if gaps else "no gap"), markup=False)
+
+
+def search_record(stem: str, args: argparse.Namespace) -> Path:
+    """A search's record (history, importances, rank correlations) lies in its figures folder, named after its
+    choice file: reports/tune/<stem>/search.json."""
+    choice = next(p for p in [*args.tune, *args.study_tune] if p.stem == stem)
+    return choice.with_suffix("") / "search.json"

@@ -271,10 +271,13 @@ def choose(best, hand_set, config, min_gain: float, seeds: tuple[int, ...], comp
 
 
 def write_outputs(summary: dict, study, config, args: argparse.Namespace, seconds: float) -> None:
-    """reports/tune/<family>.json, the headline metrics, the study's plots, and the parent run's record."""
+    """reports/tune/<family>.json, the headline metrics, the study's plots and record (`<figures>/search.json`:
+    history, importances, rank correlations; not a dep of any training stage), and the parent run's record."""
     import mlflow
 
     from avemo.reports import write_json
+    from avemo.tuning.history import search_record
+    from avemo.tuning.study import judged_from
 
     write_json(args.out, summary)
     if args.compact_out:
@@ -286,6 +289,8 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
                               "pruned": summary["trials"]["pruned"]})
     args.figures.mkdir(parents=True, exist_ok=True)
     draw_study(study, args.figures)
+    write_json(args.figures / "search.json", search_record(study, config.epochs, judged_from(config.pruner,
+                                                                                           config.epochs)))
     run_id = config.tracking.get("parent_run_id")
     if not run_id:
         return

@@ -108,11 +108,17 @@ def is_journal(url: str) -> bool:
     return url.startswith("journal:")
 
 
+def judged_from(name: str, epochs: int) -> int:
+    """The first epoch (0-based) at which the pruner may stop a trial."""
+    return {"median": max(1, epochs // 3), "hyperband": max(1, epochs // 4)}.get(name, epochs - 1)
+
+
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":  # a trial below the median of earlier trials at the same epoch stops
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 3))
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=judged_from(name, epochs))
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, epochs // 4), max_resource=epochs, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=judged_from(name, epochs), max_resource=epochs,
+                                              reduction_factor=3)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"tune.pruner must be 'median', 'hyperband' or 'none', not {name!r}")
