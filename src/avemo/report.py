@@ -400,6 +400,7 @@ def loso(store: Store, params: Params, nested: dict[int, dict]) -> list[str]:
                   for name, other in against if other]
     elif params.study.search.loso.folds:
         lines.append(f"- {NESTED}: — (gap: `dvc repro study/dvc.yaml:train_audio_loso_searched`, or `make study`)")
+    nested = {k: r for k, r in nested.items() if r.get("stage") in store.by_stage}  # a fresh clone: files, no runs
     if nested:
         lines += ["", "What each fold's own search chose (its validation session only; the confirmation is the "
                       "search's rule of section 7):", ""]
@@ -506,12 +507,11 @@ def search_details(store: Store, family: str, r: dict, record: dict | None) -> l
 
 def search_history(family: str, record: dict, parent: Run | None) -> list[str]:
     """The best value as trials were added, the importances, and the rank correlation at the pruner's epoch."""
-    seconds = parent.data.metrics.get("search_seconds") if parent else None
     grew = ", ".join(f"{b['best_value']:.3f} after {b['trials']} (trial {b['best_trial']})"
                      for b in record["best_after"])
-    lines = [f"**{family}: the history.** Best validation UA (selection half) as trials were added: {grew}"
-             + (f"; {seconds / 60:.0f} min of search on the machine that ran it (its MLflow parent run)."
-                if seconds else "."), ""]
+    lines = [f"**{family}: the history.** Best validation UA (selection half) as trials were added: {grew}. "
+             f"Its time is the `search_seconds` of its MLflow parent run {_run_id(parent)} (a measurement of "
+             "the machine, not in this report).", ""]
     if record["importances"]:
         lines += [f"**{family}: what mattered** (Optuna's fANOVA importances over the completed trials, seed 0): "
                   + ", ".join(f"`{k}` {v:.2f}" for k, v in record["importances"].items()) + ".", ""]
