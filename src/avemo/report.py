@@ -469,11 +469,12 @@ def search_details(store: Store, family: str, r: dict, record: dict | None) -> l
     it), and (a study search) what its choice bought on test over the hand-set recipe."""
     lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r["space"].items())
                                             if r.get("space") else "— (not recorded by this run)"), ""]
+    parent = store.by_stage.get(r.get("stage", f"tune_{family}"))  # the search's MLflow parent run
     if record:
-        lines += search_history(family, record, store.by_stage.get(r.get("stage", f"tune_{family}")))
+        lines += search_history(family, record, parent)
     front = r.get("front") or []
     if front:
-        trials = store.trial_runs(store.by_stage.get(r.get("stage", f"tune_{family}")), r.get("study"))
+        trials = store.trial_runs(parent, r.get("study"))
 
         def latency(trial: int) -> str:
             m = trials[trial].data.metrics if trial in trials else {}
