@@ -22,7 +22,7 @@ import numpy as np
 from avemo.audio import variant
 from avemo.audio.segment import SegmentPolicy
 from avemo.parallel import parallel_map
-from avemo.params import Spectrogram
+from avemo.params import STUDY_SPECTROGRAM
 from benchmarks.bench_spectrogram import make_clips
 
 N_CLIPS = int(os.environ.get("BENCH_CLIPS", "400"))
@@ -33,7 +33,7 @@ WORKERS = 2
 def prepare(folder: Path):
     """The audio stage's jobs and a fresh array for them, as build_variant makes them."""
     utterances = make_clips(folder, N_CLIPS)
-    cfg = variant.VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=WORKERS)
+    cfg = variant.VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=WORKERS)
     jobs, _ = variant.plan_jobs(utterances, cfg)
     array = folder / "spectrograms.npy"
     np.lib.format.open_memmap(array, mode="w+", dtype=np.float16, shape=(len(jobs), 200, 300)).flush()

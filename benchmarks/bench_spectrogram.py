@@ -25,7 +25,7 @@ import soundfile as sf
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.variant import VariantConfig, build_variant
 from avemo.corpus import voice
-from avemo.params import Spectrogram
+from avemo.params import STUDY_SPECTROGRAM
 
 N_CLIPS = int(os.environ.get("BENCH_CLIPS", "400"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
@@ -75,7 +75,7 @@ def study_way(paths: list[str]) -> list[np.ndarray]:
 
 
 def ours(utterances: pd.DataFrame, out: Path, workers: int) -> int:
-    cfg = VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=workers)
+    cfg = VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=workers)
     clips, _ = build_variant(utterances, cfg, out)
     return len(clips)
 

@@ -26,7 +26,7 @@ from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
 from avemo.determinism import pin_torch
 from avemo.labels import class_set
 from avemo.models.kinds import KINDS
-from avemo.params import Balance, Spectrogram, load_params
+from avemo.params import STUDY_SPECTROGRAM, Balance, load_params
 from avemo.training.loop import seed_everything, train
 from avemo.training.recipe import spec_for
 from benchmarks.bench_spectrogram import make_clips
@@ -37,7 +37,7 @@ RUNS = [*(("audio", kind) for kind in KINDS), ("video", "cnn"), ("fusion", "cnn"
 
 def make_data(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
     utterances = make_clips(tmp, N_CLIPS)
-    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=2), tmp / "audio")
+    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=2), tmp / "audio")
     video = tmp / "video"
     video.mkdir()
     rng = np.random.default_rng(0)

@@ -27,7 +27,7 @@ from avemo.audio.segment import SegmentPolicy
 from avemo.audio.variant import VariantConfig, build_variant
 from avemo.corpus.iemocap import read_corpus, speaker_side
 from avemo.corpus.synth import synthesize
-from avemo.params import Spectrogram, Synth, Video
+from avemo.params import STUDY_SPECTROGRAM, Synth, Video
 from avemo.video.extract import build_video
 from avemo.video.face_crop import clip_boxes, crop
 from avemo.video.frames import clip_frame_times, frame_indices, key_frames, speaker_half
@@ -59,7 +59,7 @@ def audio_clips(root: Path, tmp: Path, dialogues: int | None = None) -> pd.DataF
     utterances, _ = read_corpus(root, MAPPING)
     if dialogues:
         utterances = utterances[utterances["dialog"].isin(sorted(utterances["dialog"].unique())[:dialogues])]
-    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=2),
+    clips, _ = build_variant(utterances, VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=2),
                              tmp / "audio")
     return clips
 

@@ -33,10 +33,20 @@ def test_the_project_params_load_and_every_loop_is_valid():
     assert video.batch_size == tree["loop"]["batch_size"] == params.train.loop.batch_size
 
 
-def test_the_defaults_alone_are_valid_params():
-    """What `avemo predict` / `promote` use outside a project (no params.yaml)."""
-    params = Params()
-    assert params.study.three_classes in params.labels.sets and params.labels.set == "standard4"
+def test_the_typed_defaults_are_params_yaml_value_for_value():
+    """One value per knob: `Params()` (a library called without a file, `avemo predict` outside a project) computes
+    what the pipeline does. params.yaml still writes every knob (DVC reads stage params from it); they must agree."""
+    def leaves(tree, path=""):
+        if not isinstance(tree, dict):
+            return {path: tree}
+        return {k: v for key, value in tree.items() for k, v in leaves(value, f"{path}.{key}".lstrip(".")).items()}
+
+    typed = leaves(Params().model_dump(mode="json"))
+    written = leaves(yaml.safe_load((PROJECT / "params.yaml").read_text()))
+    differ = {key: (typed.get(key, "<no such knob>"), value) for key, value in written.items()
+              if typed.get(key, "<no such knob>") != value}
+    assert not differ, f"typed default vs params.yaml: {differ}"
+    assert {key for key, value in typed.items() if value is not None} <= set(written)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -4,7 +4,9 @@ Each section is a frozen model; a stage receives the sections it declares in dvc
 libraries take the sections they compute with (a spectrogram takes `Spectrogram`, the loop
 takes `Loop`). A misspelt key, a wrong type or an impossible value fails at load time with the
 key's path and what was expected, and so does a key missing from the file: every knob lives
-in params.yaml, where DVC can see it. A search trial or a study stage changes knobs through
+in params.yaml, where DVC can see it. Each class's defaults are params.yaml's values (a test holds
+them equal), so `Params()` outside a project, or a library called with a bare section, computes
+what the pipeline does; the study's own settings are named where they differ. A search trial or a study stage changes knobs through
 `Params.override`, the one place where dotted-path changes are applied.
 """
 
@@ -145,11 +147,11 @@ class Cleanups(Section):
 
 
 class Spectrogram(Section):
-    kind: Literal["mel", "stft"] = "stft"
-    n_fft: int = Field(400, ge=16)
-    win_length: int = Field(400, ge=16)
+    kind: Literal["mel", "stft"] = "mel"  # the study's: STUDY_SPECTROGRAM
+    n_fft: int = Field(1024, ge=16)
+    win_length: int = Field(1024, ge=16)
     hop_length: int = Field(160, ge=1)
-    bins: int = Field(200, ge=1)  # mel bands, or the lowest `bins` STFT rows
+    bins: int = Field(64, ge=1)  # mel bands, or the lowest `bins` STFT rows
     frames: int = Field(300, ge=1)  # time columns of a stored item
     floor_db: float = -60.0
     ceiling_db: float = 60.0
@@ -162,6 +164,10 @@ class Spectrogram(Section):
         if self.win_length > self.n_fft:
             raise ValueError("win_length cannot exceed n_fft")
         return self
+
+
+#: The study's spectrogram (PAPER.md): the lowest 200 rows of a 400-sample STFT, not params.yaml's log-mel.
+STUDY_SPECTROGRAM = Spectrogram(kind="stft", n_fft=400, win_length=400, bins=200)
 
 
 class Audio(Section):
@@ -212,7 +218,7 @@ class Augment(Section):
     max_shift_rows: int = Field(10, ge=0)  # the study's 10-row crop from the top, resized back
     max_rotation_deg: float = Field(10.0, ge=0)
     freq_masks: int = Field(0, ge=0)  # SpecAugment: bands of up to freq_mask_rows rows set to the mean
-    freq_mask_rows: int = Field(20, ge=0)
+    freq_mask_rows: int = Field(8, ge=0)
     time_masks: int = Field(0, ge=0)  # ... and spans of up to time_mask_frames frames
     time_mask_frames: int = Field(30, ge=0)
 
@@ -220,17 +226,17 @@ class Augment(Section):
 class Loop(Section):
     """The one training loop's settings (training/loop.py)."""
 
-    epochs: int = Field(5, ge=1)
-    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(16, ge=1)
     optimizer: Literal["adam", "adamw"] = "adamw"  # adam: the study's coupled L2 decay
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(0.005, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up from lr/100
-    schedule: Literal["constant", "cosine"] = "constant"
-    clip_grad_norm: float = Field(0.0, ge=0)  # 0: off
+    warmup_epochs: float = Field(1.0, ge=0)  # linear warm-up from lr/100
+    schedule: Literal["constant", "cosine"] = "cosine"
+    clip_grad_norm: float = Field(1.0, ge=0)  # 0: off
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    ema_decay: float = Field(0.0, ge=0, lt=1)  # per step; 0: no moving average
-    select: Literal["best", "last"] = "best"
+    ema_decay: float = Field(0.95, ge=0, lt=1)  # per step; 0: no moving average
+    select: Literal["best", "last"] = "last"
     patience: int = Field(0, ge=0)  # select=best: epochs without a better validation score; 0: never stop
     seed: int = 0
     num_workers: int = Field(0, ge=0)
@@ -276,8 +282,8 @@ class Train(Section):
     video_normalise: Literal["imagenet", "unit"] = "imagenet"
     loop: Loop = Field(default_factory=Loop)
     audio: LoopChanges = Field(default_factory=LoopChanges)
-    video: LoopChanges = Field(default_factory=LoopChanges)
-    fusion: LoopChanges = Field(default_factory=LoopChanges)
+    video: LoopChanges = Field(default_factory=lambda: LoopChanges(epochs=6, lr=0.002))
+    fusion: LoopChanges = Field(default_factory=lambda: LoopChanges(epochs=6, lr=0.002))
 
     def loop_for(self, family: str, seed: int | None = None) -> Loop:
         """`train.loop` with the family's own changes (`train.<family>`), for one seed."""
@@ -288,7 +294,7 @@ class Train(Section):
 # -- pre-training, searches, references, models -----------------------------------------------------
 
 class Sync(Section):
-    loss: Literal["contrastive", "infonce"] = "contrastive"
+    loss: Literal["contrastive", "infonce"] = "infonce"
     margin: float = Field(1.0, gt=0)
     temperature: float = Field(0.1, gt=0)  # infonce
     embedding: int = Field(64, ge=1)  # size of the shared space both projections map into
@@ -302,7 +308,7 @@ class Sync(Section):
 class Efficiency(Section):
     fractions: tuple[float, ...] = (0.1, 0.25, 1.0)
     finetune: Literal["full", "linear"] = "full"
-    loop: LoopChanges = Field(default_factory=LoopChanges)
+    loop: LoopChanges = Field(default_factory=lambda: LoopChanges(epochs=8, lr=0.003))
 
     @field_validator("fractions")
     @classmethod
@@ -314,17 +320,33 @@ class Efficiency(Section):
 
 class Pretrain(Section):
     sync: Sync = Field(default_factory=Sync)
-    loop: LoopChanges = Field(default_factory=LoopChanges)
+    loop: LoopChanges = Field(default_factory=lambda: LoopChanges(epochs=8, lr=0.002, select="best"))
     efficiency: Efficiency = Field(default_factory=Efficiency)
+
+
+#: The searches' spaces (README: Searches): a list is a choice, {low, high[, log]} a range.
+AUDIO_SPACE: dict[str, Any] = {
+    "models.audio.kind": ["cnn", "cnn_lstm", "cnn_rnn"], "blocks": [2, 3],
+    "kernel": ["3x3", "5x5", "7x7", "3x7", "7x3"], "padding": [True, False], "channels": [8, 16],
+    "models.audio.hidden": [32, 64, 128], "models.audio.pooling": ["meanstd", "stats", "meanmax"],
+    "models.audio.dropout": {"low": 0.0, "high": 0.5},
+    "train.loop.lr": {"low": 0.0005, "high": 0.01, "log": True},
+    "train.loop.weight_decay": {"low": 0.0001, "high": 0.1, "log": True}, "train.loop.batch_size": [16, 32],
+    "train.crop_ratio": {"low": 0.0, "high": 0.6}, "train.augment.enabled": [False, True]}
+FUSION_SPACE: dict[str, Any] = {
+    "train.fusion_init": ["branches", "scratch"], "video_blocks": [3, 4], "video_channels": [8, 16],
+    "models.video.dropout": {"low": 0.0, "high": 0.5},
+    "train.loop.lr": {"low": 0.0003, "high": 0.005, "log": True},
+    "train.loop.weight_decay": {"low": 0.0001, "high": 0.1, "log": True}, "train.loop.batch_size": [16, 32]}
 
 
 class Search(Section):
     """One family's search: its budget in trials and epochs (a time limit, if any, is reported as such)."""
 
-    trials: int = Field(10, ge=1)  # COMPLETE + PRUNED trials wanted; raising it continues the same study
+    trials: int = Field(4, ge=1)  # COMPLETE + PRUNED trials wanted; raising it continues the same study
     min_complete: int = Field(3, ge=1)  # fewer completed trials: the search says it searched too little
     timeout_s: float | None = Field(None, gt=0)  # optional: no new trial starts after this long
-    epochs: int = Field(12, ge=1)  # per trial
+    epochs: int = Field(5, ge=1)  # per trial
     space: dict[str, Any] = Field(default_factory=dict)  # checked against the knobs it changes (check_space)
 
 
@@ -340,8 +362,8 @@ class Tune(Section):
     confirm_seeds: tuple[int, ...] = Field((101, 102, 103), min_length=2)
     heartbeat_s: int = Field(10, ge=1)
     grace_s: int = Field(30, ge=1)
-    audio: Search = Field(default_factory=Search)
-    fusion: Search = Field(default_factory=Search)
+    audio: Search = Field(default_factory=lambda: Search(space=AUDIO_SPACE))
+    fusion: Search = Field(default_factory=lambda: Search(trials=3, min_complete=2, epochs=4, space=FUSION_SPACE))
 
 
 class EgemapsReference(Section):
@@ -372,12 +394,12 @@ class AudioModel(AudioLayers, Section):
 
 
 class VideoModel(Section):
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    pools: int = Field(3, ge=0)  # MaxPool3d after the first `pools` convolutions
-    stem_pool: tuple[int, int, int] = (1, 1, 1)  # average-pool frames, height, width first
-    fc: tuple[int, int] = (256, 64)  # the second is the embedding size
+    channels: tuple[int, ...] = (8, 16, 32, 32)  # the study: (16, 32, 64, 128), 3 pools, fc (256, 64), no BN
+    pools: int = Field(2, ge=0)  # MaxPool3d after the first `pools` convolutions
+    stem_pool: tuple[int, int, int] = (1, 2, 2)  # average-pool frames, height, width first
+    fc: tuple[int, int] = (128, 64)  # the second is the embedding size
     dropout: float = Field(0.2, ge=0, lt=1)
-    batch_norm: bool = False
+    batch_norm: bool = True
 
 
 class Models(Section):
@@ -388,7 +410,7 @@ class Models(Section):
 class Explain(Section):
     """The `explain` stage: which test clips, and how hard each method looks (src/avemo/explain)."""
 
-    clips_per_class: int = Field(12, ge=1)  # a class-balanced sample of the test clips
+    clips_per_class: int = Field(8, ge=1)  # a class-balanced sample of the test clips
     background_per_class: int = Field(8, ge=1)  # training clips a removed modality is drawn from
     steps: int = Field(32, ge=2)  # integrated gradients: steps from the baseline to the clip
     repeats: int = Field(4, ge=1)  # random orders per clip in the deletion check

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from avemo.audio.spectrogram import fit_frames, spectrogram_db
-from avemo.params import Spectrogram
+from avemo.params import STUDY_SPECTROGRAM, Spectrogram
 
 SR = 16000
-P = Spectrogram()
+P = STUDY_SPECTROGRAM
 
 
 def tone(amplitude: float, seconds: float = 3.0, hz: float = 440.0) -> np.ndarray:
@@ -32,7 +32,7 @@ def test_loud_signals_clip_at_the_same_ceiling_and_silence_sits_on_the_floor():
 
 
 def test_mel_kind_and_full_time_axis_policies():
-    mel = spectrogram_db(tone(0.1, seconds=5.0), SR, Spectrogram(kind="mel", n_fft=512, bins=64))
+    mel = spectrogram_db(tone(0.1, seconds=5.0), SR, Spectrogram(kind="mel", n_fft=512, win_length=512, bins=64))
     assert mel.shape[0] == 64
     assert fit_frames(mel, 300, "resize", -60).shape == (64, 300)
     assert (fit_frames(mel[:, :100], 300, "crop_pad", -60)[:, 100:] == -60).all()
@@ -54,10 +54,10 @@ def librosa_spectrogram_db(y: np.ndarray, sr: int, p: Spectrogram) -> np.ndarray
     return np.clip(db, p.floor_db, p.ceiling_db).astype(np.float32)
 
 
-#: params.yaml's log-mel, the default linear bins, and odd sizes: a window shorter than n_fft, an odd n_fft.
-SETTINGS = [Spectrogram(kind="mel", n_fft=1024, win_length=1024, hop_length=160, bins=64), P,
-            Spectrogram(kind="mel", n_fft=512, win_length=400, bins=64), Spectrogram(kind="mel", n_fft=400, bins=40),
-            Spectrogram(n_fft=512, win_length=321, hop_length=100, bins=200),
+#: params.yaml's log-mel, the study's linear bins, and odd sizes: a window shorter than n_fft, an odd n_fft.
+SETTINGS = [Spectrogram(), P,
+            Spectrogram(kind="mel", n_fft=512, win_length=400, bins=64), Spectrogram(kind="mel", n_fft=400, win_length=400, bins=40),
+            Spectrogram(kind="stft", n_fft=512, win_length=321, hop_length=100, bins=200),
             Spectrogram(kind="mel", n_fft=2048, win_length=2048, hop_length=512, bins=128),
             Spectrogram(kind="mel", n_fft=1023, win_length=1000, bins=64)]
 

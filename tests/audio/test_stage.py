@@ -9,7 +9,7 @@ import soundfile as sf
 from avemo.audio.segment import SegmentPolicy
 from avemo.audio.variant import VariantConfig, build_variant
 from avemo.audio.wav import load_wav
-from avemo.params import Cleanup, Spectrogram
+from avemo.params import STUDY_SPECTROGRAM, Cleanup
 
 
 def write(path, y, sr, subtype="PCM_16"):
@@ -52,7 +52,7 @@ def test_the_stage_reports_every_skip_and_counts_reconcile(tmp_path):
         "utterance_id": names, "wav_path": paths, "wav_seconds": seconds, "class": "neutral", "label": "neu",
         "session": 1, "speaker": "Ses01F", "dialog": "Ses01F_impro01", "markers": "F", "gender": "F",
         "start": 0.0, "avi_path": "x.avi"})
-    cfg = VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=1)
+    cfg = VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=1)
     clips, skipped = build_variant(utterances, cfg, tmp_path / "out")
     reasons = dict(zip(skipped["utterance_id"], zip(skipped["action"], skipped["reason"])))
     assert reasons["Ses01F_impro01_F001"] == ("skipped", "silent wav (peak below -100 dBFS)")
@@ -77,11 +77,11 @@ def test_the_corpus_noise_is_estimated_only_for_variants_that_use_it():
     utterances = pd.DataFrame({"utterance_id": ["u0", "u1"], "wav_path": ["a.wav", "b.wav"], "wav_seconds": [7.5, 2.0],
                                "session": [1, 2]})
     full, clip3s = SegmentPolicy(segmentation="full"), SegmentPolicy(segmentation="clip3s")
-    raw = {name: VariantConfig(policy, None, Spectrogram()) for name, policy in [("full", full), ("clip3s", clip3s)]}
+    raw = {name: VariantConfig(policy, None, STUDY_SPECTROGRAM) for name, policy in [("full", full), ("clip3s", clip3s)]}
     assert not needs_noise(plan_jobs(utterances, raw["full"])[0], raw["full"])  # never padded
     assert needs_noise(plan_jobs(utterances, raw["clip3s"])[0], raw["clip3s"])  # the 2 s utterance is padded
     assert not needs_noise(plan_jobs(utterances.iloc[:1], raw["clip3s"])[0], raw["clip3s"])  # 7.5 s: remainder dropped
-    clean_full = VariantConfig(full, Cleanup(), Spectrogram())
+    clean_full = VariantConfig(full, Cleanup(), STUDY_SPECTROGRAM)
     assert needs_noise(plan_jobs(utterances, clean_full)[0], clean_full)  # gating uses a noise sample
 
 
@@ -118,7 +118,7 @@ def test_a_truncated_corpus_wav_is_skipped_with_its_reason_not_read_short(tmp_pa
         "wav_path": [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")], "wav_seconds": [4.0, 4.0],
         "class": "neutral", "label": "neu", "session": 1, "speaker": "Ses01F", "dialog": "Ses01F_impro01",
         "markers": "F", "gender": "F", "start": 0.0, "avi_path": "x.avi"})
-    clips, skipped = build_variant(utterances, VariantConfig(SegmentPolicy(), None, Spectrogram(), workers=1),
+    clips, skipped = build_variant(utterances, VariantConfig(SegmentPolicy(), None, STUDY_SPECTROGRAM, workers=1),
                                    tmp_path / "out")
     assert list(clips["utterance_id"]) == ["Ses01F_impro01_F000"]
     assert skipped.set_index("utterance_id").loc["Ses01F_impro01_F001", "reason"].startswith(

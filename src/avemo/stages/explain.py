@@ -19,7 +19,6 @@ from pathlib import Path
 
 from avemo.params import FAMILIES, Params
 
-
 BACKGROUND = "background.pt"  # the training clips a removed modality is drawn from (uint8 frames, as stored)
 
 
@@ -128,9 +127,9 @@ def explain_clip(args: argparse.Namespace) -> None:
 
     import torch
 
-    from avemo.explain import explain_spectrograms
     from avemo.audio.segment import plan_clips
     from avemo.audio.wav import SAMPLE_RATE
+    from avemo.explain import explain_spectrograms
     from avemo.explain.figures import ClipScale, clip_figure, passed_in
     from avemo.inputs import Files
     from avemo.predictor import Predictor

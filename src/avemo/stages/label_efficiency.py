@@ -29,8 +29,6 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
-    from torch.utils.data import DataLoader
-
     from avemo.labels import class_set
     from avemo.reports import write_json
     from avemo.stages.frame import Frame, searched
@@ -43,8 +41,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     device = frame.device()
     data = build_datasets("fusion", params, StageData(args.audio, args.video, args.splits), class_set(params.labels))
     resume = frame.resume(params.yaml_values(["labels", "train", "models", "pretrain"]))
-    arms = ArmJob(params, data, args.pretrained, e.finetune, args.stage, DataLoader(data.test, batch_size=64), device,
-                  resume)
+    arms = ArmJob(params, data, args.pretrained, e.finetune, args.stage, device, resume)
     data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
     with frame.mlflow_run("fusion", resume, device=device, tags=data_tags, datasets=datasets,
                           params={"efficiency": e.model_dump(), "kind": params.models.audio.kind,
@@ -66,17 +63,17 @@ def run(args: argparse.Namespace, params: Params) -> None:
 class ArmJob:
     """One arm of one cell: fusion on a subset of the labels, from scratch or from the pre-trained encoders."""
 
-    def __init__(self, params, data, pretrained, finetune, stage, test_loader, device, resume):
+    def __init__(self, params, data, pretrained, finetune, stage, device, resume):
         self.params, self.data, self.pretrained, self.finetune = params, data, pretrained, finetune
-        self.stage, self.test_loader, self.device, self.resume = stage, test_loader, device, resume
+        self.stage, self.device, self.resume = stage, device, resume
 
     def train(self, fraction: float, seed: int, arm: str) -> dict:
         import mlflow
 
         from avemo.data.subsets import label_subset
+        from avemo.metrics import classification_metrics
         from avemo.tracking import log_epoch
-        from avemo.training.loop import predict
-        from avemo.training.recipe import fit, fusion_init, model_spec, prepare_model
+        from avemo.training.recipe import fusion_init, model_spec, train_and_answer
 
         name = f"f{fraction}-seed{seed}-{arm}"
         saved = self.resume.read(name)
@@ -84,24 +81,20 @@ class ArmJob:
             return saved
         subset = self.data.train.restricted(label_subset(self.data.train.items, fraction, seed))
         params = self.params.override({"train.fusion_init": arm})
-        model = prepare_model(model_spec("fusion", params, self.data), self.data, seed,
-                              fusion_init(arm, {"init_pretrained": self.pretrained}, seed))
-        if arm == "pretrained" and self.finetune == "linear":
-            model.freeze_branches()
         with self.resume.mlflow_run(name, f"{self.stage} {name}", nested=True) as run:
             mlflow.set_tags({"dvc_stage": self.stage, "arm": arm, "label_fraction": fraction, "seed": seed,
                              "finetune": self.finetune if arm == "pretrained" else "full"})
-            history = fit(model, "fusion", params, self.data, seed, self.resume.sub(name), on_epoch=log_epoch,
-                          fingerprint=self.resume.key, train_set=subset)
-            _, y_true, probabilities = predict(model, self.test_loader, self.device)
-            y_pred = probabilities.argmax(axis=1)
-            from avemo.metrics import classification_metrics
-
-            test = classification_metrics(y_true, y_pred, self.data.test.classes)
+            trained = train_and_answer(model_spec("fusion", params, self.data), params, self.data, seed,
+                                       self.resume.sub(name), self.data.test, self.device,
+                                       fusion_init(arm, {"init_pretrained": self.pretrained}, seed),
+                                       frozen_branches=arm == "pretrained" and self.finetune == "linear",
+                                       on_epoch=log_epoch, fingerprint=self.resume.key, train_set=subset)
+            test = classification_metrics(trained.y_true, trained.y_pred, self.data.test.classes)
             mlflow.log_metrics({"test_ua": test["ua"], "test_wa": test["wa"], "train_items": len(subset.items)})
             record = {"fraction": fraction, "arm": arm, "seed": seed, "labels": len(subset.items),
                       "test_ua": test["ua"], "test_wa": test["wa"], "mlflow_run_id": run.info.run_id,
-                      "y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "epochs": history.epochs}
+                      "y_true": trained.y_true.tolist(), "y_pred": trained.y_pred.tolist(),
+                      "epochs": trained.history.epochs}
         self.resume.write(name, record)
         return record
 

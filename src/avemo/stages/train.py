@@ -50,7 +50,6 @@ def run(args: argparse.Namespace, params: Params) -> None:
 
 def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
     import torch
-    from torch.utils.data import DataLoader
 
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
@@ -73,7 +72,7 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
     if rank == 0 and world > 1:
         torch.distributed.barrier()
     tracked = rank == 0
-    job = SeedJob(args, params, data, spec, frame, resume, DataLoader(data.test, batch_size=64), device, tracked, inits)
+    job = SeedJob(args, params, data, spec, frame, resume, device, tracked, inits)
     data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
     run_context = frame.mlflow_run(
         args.family, resume, device=device,
@@ -115,9 +114,9 @@ def write_skipped_items(frame, path: Path, stage: str, data) -> None:
 class SeedJob:
     """Everything one seed's training needs; `train_seed` is the seed's whole story."""
 
-    def __init__(self, args, params, data, spec, frame, resume, test_loader, device, tracked, inits):
+    def __init__(self, args, params, data, spec, frame, resume, device, tracked, inits):
         self.args, self.params, self.data, self.spec = args, params, data, spec
-        self.frame, self.resume, self.test_loader = frame, resume, test_loader
+        self.frame, self.resume = frame, resume
         self.device, self.tracked, self.inits = device, tracked, inits
 
     def train_seed(self, seed: int) -> dict:
@@ -127,28 +126,27 @@ class SeedJob:
         from avemo.metrics import classification_metrics
         from avemo.models.checkpoint import save_checkpoint
         from avemo.tracking import log_epoch, log_evaluation
-        from avemo.training.loop import epochs_at_chance, predict
-        from avemo.training.recipe import fit, fusion_init, prepare_model
+        from avemo.training.loop import epochs_at_chance
+        from avemo.training.recipe import fusion_init, train_and_answer
 
         family, stage = self.args.family, self.args.stage
         init = fusion_init(self.params.train.fusion_init, self.inits, seed) if family == "fusion" else (None, None)
-        model = prepare_model(self.spec, self.data, seed, init)
         child = self.resume.mlflow_run(f"seed-{seed}", f"{stage} seed {seed}", nested=True) if self.tracked \
             else nullcontext()
         with child as run:
             if self.tracked:
                 mlflow.set_tags({"dvc_stage": stage, "seed": seed, "git_commit": self.frame.lineage()["git_commit"]})
                 mlflow.log_params({"seed": seed, "family": family})
-            history = fit(model, family, self.params, self.data, seed, self.resume.sub(f"seed-{seed}"),
-                          on_epoch=log_epoch if self.tracked else None, fingerprint=self.resume.key)
+            trained = train_and_answer(self.spec, self.params, self.data, seed, self.resume.sub(f"seed-{seed}"),
+                                       self.data.test, self.device, init,
+                                       on_epoch=log_epoch if self.tracked else None, fingerprint=self.resume.key)
+            history, y_true, y_pred = trained.history, trained.y_true, trained.y_pred
             if history.resumed_from > 0:
                 print(f"{stage}: seed {seed} resumed from epoch {history.resumed_from} "
                       f"(epochs 0-{history.resumed_from - 1} were saved before the interruption)", flush=True)
-            _, y_true, probabilities = predict(model, self.test_loader, self.device)
-            y_pred = probabilities.argmax(axis=1)
             test = classification_metrics(y_true, y_pred, list(self.spec.classes))
             stalled = epochs_at_chance(history, len(self.spec.classes))
-            save_checkpoint(self.resume.sub(f"seed-{seed}") / "best.pt", model.cpu(), self.spec)
+            save_checkpoint(self.resume.sub(f"seed-{seed}") / "best.pt", trained.model.cpu(), self.spec)
             if self.tracked:
                 if history.resumed_from > 0:
                     mlflow.set_tag("resumed_from_epoch", history.resumed_from)

@@ -96,9 +96,8 @@ def study_name(config, frame) -> str:
 
 def run_search(config, frame, storage_url: str, workers: int):
     """Create (or continue) the study, open its MLflow parent run, run the workers, return the study."""
-    from dataclasses import asdict
-
     import warnings
+    from dataclasses import asdict
 
     import optuna
     from optuna.trial import TrialState

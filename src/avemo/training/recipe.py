@@ -1,7 +1,7 @@
 """What params.yaml turns into for one training: datasets, model, loop settings, and `fit`.
 
-Every training-like caller (a training stage, each of its seeds, every search trial, the
-label-efficiency runs) goes through `fit`, so there is one recipe and one loop.
+Every training-like caller (each seed of a training stage, every search trial and confirmation
+run, each label-efficiency arm) goes through `train_and_answer`, so there is one recipe and one loop.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from avemo.models.checkpoint import ModelSpec, read_checkpoint
 from avemo.models.fusion import FusionNet
 from avemo.models.video import video_config
 from avemo.params import FAMILIES, FusionInit, Params
-from avemo.training.loop import History, seed_everything, train
+from avemo.training.loop import History, predict, seed_everything, train
 
 
 @dataclass(frozen=True)
@@ -148,3 +148,31 @@ def fit(model: torch.nn.Module, family: str, params: Params, data: Splits, seed:
     train_set = train_set if train_set is not None else data.train
     return train(model, train_set, data.val, data.train.classes, params.train.loop_for(family, seed), resume_dir,
                  loss_weights(params, train_set), on_epoch=on_epoch, fingerprint=fingerprint)
+
+
+@dataclass
+class Trained:
+    """A seed's model after training, its history, and its answers on the items it was asked about."""
+
+    model: torch.nn.Module
+    history: History
+    y_true: np.ndarray
+    y_pred: np.ndarray
+
+
+def train_and_answer(spec: ModelSpec, params: Params, data: Splits, seed: int, resume_dir: Path,
+                     answer: SpectrogramDataset, device: torch.device,
+                     init: tuple[Path | None, Path | None] = (None, None), frozen_branches: bool = False,
+                     on_epoch: Callable[[int, dict], None] | None = None, fingerprint: str = "",
+                     train_set: SpectrogramDataset | None = None) -> Trained:
+    """One model, the one way: drawn from `seed` (`init`: fusion's branches, frozen for a linear probe),
+    trained by `fit` (on `train_set`, a subset of the training split, if given), then asked about `answer`
+    (the test split for a stage, a half of the validation items for a search)."""
+    from torch.utils.data import DataLoader
+
+    model = prepare_model(spec, data, seed, init)
+    if frozen_branches:
+        model.freeze_branches()
+    history = fit(model, spec.family, params, data, seed, resume_dir, on_epoch, fingerprint, train_set)
+    _, y_true, probabilities = predict(model, DataLoader(answer, batch_size=64), device)
+    return Trained(model, history, y_true, probabilities.argmax(axis=1))

@@ -274,20 +274,9 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     ranking see only the selection half; the confirmation half answers only after training, for
     `confirm_choice`, so the items that choose a trial never judge it.
     """
-    from torch.utils.data import DataLoader
-
     from avemo.data.subsets import confirmation_half
     from avemo.determinism import pick_device, pin_torch
-    from avemo.training.loop import predict
-    from avemo.training.recipe import (
-        Splits,
-        StageData,
-        build_datasets,
-        fit,
-        fusion_init,
-        model_spec,
-        prepare_model,
-    )
+    from avemo.training.recipe import Splits, StageData, build_datasets, fusion_init, model_spec, train_and_answer
     from avemo.tuning.cost import cost
 
     pin_torch(params.train.threads, params.compute.cpu_isa)
@@ -299,17 +288,18 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     data = Splits(data.train, selection, data.test)
     inits = {k: d.get(k) and Path(d[k]) for k in ("init_audio", "init_video", "init_pretrained")}
     init = fusion_init(params.train.fusion_init, inits, seed) if config.family == "fusion" else (None, None)
-    model = prepare_model(model_spec(config.family, params, data), data, seed, init)
+    part = confirmation if confirming else selection
     try:
-        history = fit(model, config.family, params, data, seed, folder, on_epoch=report)
+        trained = train_and_answer(model_spec(config.family, params, data), params, data, seed, folder, part,
+                                   pick_device(params.train.loop.device), init, on_epoch=report)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    part = confirmation if confirming else selection
-    _, y_true, probabilities = predict(model, DataLoader(part, batch_size=64), pick_device(params.train.loop.device))
-    answers = {"items": list(part.items["clip_id"]), "y_true": y_true.tolist(),
-               "y_pred": probabilities.argmax(axis=1).tolist(), "classes": part.classes}
+    answers = {"items": list(part.items["clip_id"]), "y_true": trained.y_true.tolist(),
+               "y_pred": trained.y_pred.tolist(), "classes": part.classes}
+    history = trained.history
     value = history.epochs[-1]["val_ua"] if params.train.loop.select == "last" else history.best_score
-    return value, answers, {} if confirming else cost(model, part[0][:-1])  # a confirmation run's cost is no trial's
+    # a confirmation run's cost is no trial's
+    return value, answers, {} if confirming else cost(trained.model, part[0][:-1])
 
 
 def confirm_choice(config: SearchConfig, best: dict, hand_set: dict, seeds: tuple[int, ...], margin: float,
