@@ -37,8 +37,9 @@ repro: $(STAMP) $(PLOTS_PAGE)
 study: $(STAMP) $(PLOTS_PAGE)
 	$(BIN)/avemo study
 
+# Two workers, the whole-pipeline tests first (tests/conftest.py): most tests wait on subprocesses and files.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

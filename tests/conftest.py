@@ -17,6 +17,16 @@ STANDARD4 = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "
 TINY = Synth(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
 
 
+#: The whole-pipeline tests (minutes each), which `make test` (pytest -n 2) starts first, one per worker.
+LONGEST = ("test_the_default_pipeline_then_make_study_fill_every_cell",
+           "test_a_fresh_clone_of_the_default_reruns_every_stage_and_writes_the_same_reports")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first (the whole-pipeline tests, then the other slow ones), so that two workers end together."""
+    items.sort(key=lambda item: (item.name not in LONGEST, item.get_closest_marker("slow") is None))
+
+
 @pytest.fixture(autouse=True)
 def own_tracking_store(monkeypatch):
     """Each test starts without MLFLOW_TRACKING_URI and leaves none behind: `avemo` verbs run in-process set
