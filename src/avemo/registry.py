@@ -34,6 +34,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS, MLFLOW_RUN_NOTE
 import avemo
 from avemo.corpus.iemocap import speaker_side
 from avemo.data.splits import items_for_role
+from avemo.handover import TrainingDetails
 from avemo.labels import class_set
 from avemo.params import Params
 from avemo.serving import EmotionModel, serving_config, signature
@@ -71,7 +72,7 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
     `details` is the training stage's details.json: its run, kept seed and figures with intervals.
     """
     name = MODEL_NAMES[family]
-    summary = json.loads(details.read_text())
+    summary = TrainingDetails.read(details)
     config = serving_config(params, audio_dir)
     weights = model_dir / "best.pt"
     fingerprint = version_fingerprint(weights, config)
@@ -81,16 +82,17 @@ def register(family: str, params: Params, model_dir: Path, details: Path, audio_
     if known:  # the pipeline's output is this version again (say, after a revert): it is the challenger again
         client.set_registered_model_alias(name, alias, known[0].version)
         return {"model": name, "version": int(known[0].version), "registered": False, "fingerprint": fingerprint}
-    training = client.get_run(summary["mlflow_run_id"])
-    test = summary["test"]
+    training = client.get_run(summary.mlflow_run_id)
+    test, seed = summary.test, str(summary.model.seed)
     tags = {"fingerprint": fingerprint, "git_commit": git_commit(), "dvc_stage": training.data.tags.get("dvc_stage", ""),
             "dataset_variant": training.data.tags.get("dataset_variant", ""), "class_set": params.labels.set,
-            "training_run_id": summary["mlflow_run_id"], "seed": str(summary["model"]["seed"]),
+            "training_run_id": summary.mlflow_run_id, "seed": seed,
             **{k: v for k, v in training.data.tags.items() if k.startswith(("data.", "env."))},
-            **{f"test_{m}_{part}": f"{test[m][part]:.4f}" for m in ("ua", "wa", "f1") for part in ("mean", "low", "high")},
-            **{f"test_{m}_seed": f"{test[m]['per_seed'][str(summary['model']['seed'])]:.4f}" for m in ("ua", "wa", "f1")}}
+            **{f"test_{m}_{part}": f"{getattr(test[m], part):.4f}" for m in ("ua", "wa", "f1")
+               for part in ("mean", "low", "high")},
+            **{f"test_{m}_seed": f"{test[m].per_seed[seed]:.4f}" for m in ("ua", "wa", "f1")}}
     version, run_id = log_version(name, weights, config, tags, params.yaml_values(["labels", "train", "models"]),
-                                  source_run_id=summary["mlflow_run_id"], alias=alias)
+                                  source_run_id=summary.mlflow_run_id, alias=alias)
     return {"model": name, "version": int(version), "registered": True, "fingerprint": fingerprint, "run_id": run_id}
 
 

@@ -61,18 +61,19 @@ def explain_stage(args: argparse.Namespace, params: Params) -> None:
 
     from avemo.explain import explain_frames, explain_spectrograms, mean_face, modality_shares
     from avemo.explain.figures import audio_figures, modality_share_figure, video_figures
+    from avemo.handover import TrainingDetails
     from avemo.labels import class_set
     from avemo.models.checkpoint import load_checkpoint
     from avemo.models.video import scaled
     from avemo.reports import write_json
-    from avemo.stages.frame import Frame, read_json
+    from avemo.stages.frame import Frame
     from avemo.stages.show import console
     from avemo.store import tracking_uri
     from avemo.training.recipe import StageData, build_datasets
 
     e = params.explain
     models = {f: getattr(args, f"{f}_model") for f in FAMILIES}
-    runs = {f: read_json(getattr(args, f"{f}_details"))["mlflow_run_id"] for f in FAMILIES}
+    runs = {f: TrainingDetails.read(getattr(args, f"{f}_details")).mlflow_run_id for f in FAMILIES}
     frame = Frame("explain", params, [args.audio, args.frames, args.splits, *models.values()])
     frame.device()
     classes = class_set(params.labels)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avemo.handover import SearchChoice, TrainingDetails
 from avemo.params import Params, set_changes
 from avemo.reports import check_reconciled, write_json, write_table
 from avemo.stats import LEVEL, METHOD, METRICS, REPLICATES, Predictions, figure
@@ -126,7 +127,7 @@ class Frame:
         details.mkdir(parents=True, exist_ok=True)
         detail = {"stage": self.stage, "mlflow_run_id": run_id, "classes": predictions.classes,
                   "interval": INTERVAL_METHOD, "test": summary, **record}
-        write_json(details / "details.json", detail)
+        write_json(details / "details.json", TrainingDetails.checked(detail, details / "details.json"))
         write_json(details / "predictions.json", predictions.to_dict())
         if run_id:
             import mlflow
@@ -176,5 +177,5 @@ def searched(params: Params, results: Iterable[Path], sets: list[str]) -> Params
     `train_audio_aug` is the kept params with only `train.augment.enabled` changed, though the audio
     search chose that knob too."""
     for path in results:
-        params = params.override(read_json(path)["chosen"]["overrides"])
+        params = params.override(SearchChoice.read(path).chosen.overrides)
     return params.override(set_changes(sets))

@@ -102,7 +102,7 @@ def run_search(config, frame, storage_url: str, workers: int):
     import optuna
     from optuna.trial import TrialState
 
-    from avemo.stages.tune_worker import TrialRuns
+    from avemo.trial_runs import TrialRuns
     from avemo.tuning.space import knobs_of
     from avemo.tuning.study import make_pruner, open_storage, redact, work
 
@@ -274,16 +274,17 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
     history, importances, rank correlations; not a dep of any training stage), and the parent run's record."""
     import mlflow
 
+    from avemo.handover import SearchChoice
     from avemo.reports import write_json
     from avemo.tuning.history import search_record
     from avemo.tuning.study import judged_from
 
-    write_json(args.out, summary)
+    write_json(args.out, SearchChoice.checked(summary, args.out))
     if args.compact_out:
         pick = summary["compact"] or {**summary["chosen"],
                                       "why": "no trial recorded its parameter count: the chosen trial"}
-        write_json(args.compact_out, {"study": summary["study"], "chosen": {k: pick[k] for k in ("trial", "overrides",
-                                                                                              "why")}})
+        compact = {"study": summary["study"], "chosen": {k: pick[k] for k in ("trial", "overrides", "why")}}
+        write_json(args.compact_out, SearchChoice.checked(compact, args.compact_out))
     write_json(args.metrics, {"val_ua": round(summary["best"]["val_ua"], 4), "complete": summary["trials"]["complete"],
                               "pruned": summary["trials"]["pruned"]})
     args.figures.mkdir(parents=True, exist_ok=True)
