@@ -4,14 +4,15 @@ each figure the mean over seeds with its 95 % interval over test items and seeds
 import json
 from pathlib import Path
 
-from avemo.references import field_references, project_reference
+from avemo.references import compared_references, project_reference
 
 #: The default pipeline's deep model of each family (dvc.yaml), beside its references (references.REFERENCES).
 DEEP = {"audio": ("train_audio_best", "audio, best searched model"), "video": ("train_video", "video 3-D CNN"),
         "fusion": ("train_fusion_best", "audio + video two-stream, best searched")}
 ROWS = [row for family, deep in DEEP.items()
         for row in [(f"baseline-{project_reference(family).name}", f"{project_reference(family).description} (reference)"),
-                    *((f"baseline-{r.name}", f"{r.description} (the field's reference)") for r in field_references(family)),
+                    *((f"baseline-{r.name}", r.description + (" (the field's" if r.field else " (") + " reference)")
+                      for r in compared_references(family)),
                     deep]]
 
 def cell(figure: dict) -> str:

@@ -123,7 +123,7 @@ def test_every_reference_row_is_offered_by_the_stage_and_run_by_both_pipelines()
 
     import yaml
 
-    from avemo.references import REFERENCES, field_references, project_reference
+    from avemo.references import REFERENCES, compared_references, project_reference
     from avemo.stages.baseline import arguments
 
     parser = argparse.ArgumentParser()
@@ -137,8 +137,8 @@ def test_every_reference_row_is_offered_by_the_stage_and_run_by_both_pipelines()
     assert study["baseline_loso"]["matrix"]["reference"] == [r for r in REFERENCES if REFERENCES[r].family != "video"]
     assert [r.name for r in REFERENCES.values() if r.needs_video] == ["video", "fusion", "egemaps_fusion"]
     assert [project_reference(f).name for f in ("audio", "video", "fusion")] == ["audio", "video", "fusion"]
-    assert [r.name for r in field_references("audio")] == ["egemaps", "egemaps_svm"]
-    assert field_references("video") == []
+    assert [r.name for r in compared_references("audio")] == ["egemaps", "egemaps_svm"]
+    assert compared_references("video") == []
 
 
 def test_the_egemaps_references_weight_the_classes_as_balanced():

@@ -68,7 +68,9 @@ def project_reference(family: str) -> Reference:
     return next(r for r in REFERENCES.values() if r.family == family and not r.field)
 
 
-def field_references(family: str) -> list[Reference]:
-    """The field's references a family's deep model is compared with (none for video)."""
-    return [r for r in REFERENCES.values() if r.family == family and r.field]
+def compared_references(family: str) -> list[Reference]:
+    """Every reference a family's deep model is compared with beside its project's own: the field's (none for
+    video), and any row added since."""
+    own = project_reference(family)
+    return [r for r in REFERENCES.values() if r.family == family and r is not own]
 

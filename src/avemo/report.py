@@ -27,7 +27,7 @@ import yaml  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
 from avemo.params import Params  # noqa: E402
-from avemo.references import field_references, project_reference  # noqa: E402
+from avemo.references import compared_references, project_reference  # noqa: E402
 from avemo.stats import (  # noqa: E402
     METHOD,
     Comparison,
@@ -49,7 +49,7 @@ FIELD_LOSO = (("emotion2vec + linear head (Ma et al. 2023)", "WA 71.8"), ("WavLM
 VARIANT_NAMES = {"full-raw": "DS I", "full-clean": "DS II", "clip3s-raw": "DS III", "clip3s-clean": "DS IV"}
 #: The deep families' comparisons with the references (references.REFERENCES): the project's own, then the field's.
 REFERENCE_ARMS = {family: [(project_reference(family).name, "reference"), *((r.name, r.label)
-                                                                           for r in field_references(family))]
+                                                                           for r in compared_references(family))]
                   for family in ("audio", "fusion")}
 
 
@@ -307,9 +307,9 @@ def modalities(store: Store, params: Params, figures: Path) -> list[str]:
             rows.append([name, f"`{label_set}`", cell.text(), ref.text(), verdict_text(vs(cell, ref)),
                          f"{STUDY[study_key + n]:.2f}" if study_key + n in STUDY else "—"])
         for name, cell, family in (("audio", audio, "audio"), ("audio + video", fusion, "fusion")):
-            for field in field_references(family):
-                ref = store.cell(f"{reference}{field.name}")
-                rows.append([f"{name} vs {field.label}", f"`{label_set}`", cell.text(), ref.text(),
+            for other in compared_references(family):
+                ref = store.cell(f"{reference}{other.name}")
+                rows.append([f"{name} vs {other.label}", f"`{label_set}`", cell.text(), ref.text(),
                              verdict_text(vs(cell, ref)), ""])
         best_branch = max((audio, video), key=lambda c: c.figure.estimate if c.figure else -1)
         rows.append([f"audio + video vs its better branch ({best_branch.stage})", f"`{label_set}`", "", "",
