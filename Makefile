@@ -37,9 +37,9 @@ repro: $(STAMP) $(PLOTS_PAGE)
 study: $(STAMP) $(PLOTS_PAGE)
 	$(BIN)/avemo study
 
-# Two workers, the whole-pipeline tests first (tests/conftest.py): most tests wait on subprocesses and files.
+# Two workers, each starting with one whole-pipeline test (tests/conftest.py orders them for worksteal).
 test: $(STAMP)
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

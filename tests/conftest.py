@@ -23,8 +23,14 @@ LONGEST = ("test_the_default_pipeline_then_make_study_fill_every_cell",
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest first (the whole-pipeline tests, then the other slow ones), so that two workers end together."""
+    """Slow tests first, and each whole-pipeline test at the head of one worker's half: `--dist worksteal` gives
+    each of two workers a contiguous half of this order, and a worker done with its half takes over the other's
+    queue from its tail, so the two workers end together."""
     items.sort(key=lambda item: (item.name not in LONGEST, item.get_closest_marker("slow") is None))
+    longest = [item for item in items if item.name in LONGEST]
+    if len(longest) == 2:
+        items.remove(longest[1])
+        items.insert((len(items) + 1) // 2, longest[1])  # xdist gives the first worker len // 2 items
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ AUDIO = AudioNetConfig(kind="cnn", channels=(4, 8), kernels=((3, 3), (3, 3)), pa
                        dropout=0.0, batch_norm=True, pooling="meanstd", input_shape=(BANDS, FRAMES))
 VIDEO = VideoNetConfig(channels=(4, 8), pools=1, fc=(16, 8), dropout=0.0, batch_norm=True, input_shape=VIDEO_SHAPE)
 LOOP = Loop(epochs=8, batch_size=32, lr=0.01, warmup_epochs=0, schedule="cosine", select="last",
-                   device="cpu", amp=False, seed=0)
+                   clip_grad_norm=0.0, ema_decay=0.0, device="cpu", amp=False, seed=0)
 
 
 def labels(n: int, seed: int) -> torch.Tensor:
