@@ -128,7 +128,8 @@ def test_a_knob_the_command_line_sets_wins_over_the_search_choice(tmp_path):
     """train_audio_aug: the kept params with augmentation on, though the audio search chose that knob too (it
     trained without augmentation when the search's choice was applied last)."""
     choice = tmp_path / "audio.json"
-    choice.write_text('{"chosen": {"overrides": {"train.augment.enabled": false, "train.audio.lr": 0.001}}}')
+    choice.write_text('{"study": "avemo-audio-1", "chosen": {"trial": 3, "why": "trial 3", "overrides": '
+                      '{"train.augment.enabled": false, "train.audio.lr": 0.001}}}')
     command = COMMANDS["study/dvc.yaml:train_audio_aug"]
     assert "--set train.augment.enabled=true" in command and "--best reports/tune/audio.json" in command
     params = project_params()
