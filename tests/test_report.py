@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from avemo.handover import CorpusSummary, SearchRecord, SearchSummary
 from avemo.report import build_report
 from avemo.stats import Predictions, compare, figure
 from tests.conftest import PROJECT, project_params
@@ -71,7 +72,7 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
     for k, right in enumerate((0.6, 0.7, 0.65, 0.75)):
         log("avemo-audio", f"train_audio_loso@{k}", answers(right, seed=10 + k), tmp_path)
         log("avemo-audio", f"baseline_loso@audio-{k}", answers(right - 0.2, seed=20 + k, seeds=1), tmp_path)
-    tune = {"audio": {"trials": {"complete": 7, "pruned": 3, "fail": 0, "running": 0},
+    tune = {"audio": {"study": "avemo-audio-1", "trials": {"complete": 7, "pruned": 3, "fail": 0, "running": 0},
                       "budget": {"trials": 10, "epochs_per_trial": 12, "timeout_s": None, "min_complete": 3},
                       "time_limit_reached": False, "searched_enough": True,
                       "best": {"trial": 3, "val_ua": 0.7011, "params": {}}, "hand_set": {"trial": 0, "val_ua": 0.6802},
@@ -115,8 +116,10 @@ def test_every_number_is_a_run_s_figure_and_every_verdict_its_interval_s(tmp_pat
         "ranking": {"judged_from_epoch": 4, "epochs": 12,
                     "by_epoch": [{"epoch": 0, "rho": 0.1, "trials": 7}, {"epoch": 4, "rho": 0.83, "trials": 7},
                                  {"epoch": 10, "rho": None, "trials": 7}]}}}
-    text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CORPUS, tune, records=records,
-                        nested=nested)
+    text = build_report(tmp_path / "results.md", tmp_path / "figures", PARAMS, CorpusSummary.model_validate(CORPUS),
+                        {f: SearchSummary.model_validate(r) for f, r in tune.items()},
+                        records={f: SearchRecord.model_validate(r) for f, r in records.items()},
+                        nested={k: SearchSummary.model_validate(r) for k, r in nested.items()})
     section = text.split("## 7.")[1]
     assert ("Best validation UA (selection half) as trials were added: 0.680 after 1 (trial 0), 0.701 after 10 "
             f"(trial 3). Its time is the `search_seconds` of its MLflow parent run `{parent[:8]}`") in section

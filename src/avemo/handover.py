@@ -1,4 +1,5 @@
-"""The files one stage writes and another reads, typed: a training's details.json and a search's choice.
+"""The files one stage writes and another reads, typed: a training's details.json, a search's choice and summary,
+the explanation's and the label-efficiency study's numbers, the corpus summary.
 
 A writer checks its file against the model here before writing it, and a reader parses it back through the
 same model, so a change to a file's layout fails in the stage that writes it, naming the file and the
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from avemo.params import explain_errors
 
 
 class HandoverError(ValueError):
@@ -33,8 +36,8 @@ class Handover(BaseModel):
         try:
             return cls.model_validate(content)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise HandoverError(f"{path}: not a {cls.__name__} file ({problems})") from None
+            article = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise HandoverError(explain_errors(error, f"{path}: not {article} {cls.__name__} file")) from None
 
     @classmethod
     def read(cls, path: Path):
@@ -79,3 +82,157 @@ class SearchChoice(Handover):
 
     study: str
     chosen: Choice
+
+
+class Scored(Handover):
+    trial: int
+    val_ua: float  # on the selection half
+
+
+class Best(Scored):
+    params: dict[str, Any]
+
+
+class TrialCounts(Handover):
+    complete: int
+    pruned: int
+    fail: int
+
+
+class Budget(Handover):
+    trials: int
+    epochs_per_trial: int
+
+
+class Confirmation(Handover):
+    """The best trial and the hand-set recipe trained again with fresh seeds, compared on the confirmation half."""
+
+    comparison: dict[str, Any]  # stats.Comparison.to_dict()
+    items: list[str]
+    seeds: list[int]
+
+
+class FrontTrial(Scored):
+    parameters: int
+    vs_best: dict[str, Any]  # stats.Comparison.to_dict()
+
+
+class CompactPick(Scored):
+    parameters: int
+    why: str
+
+
+class SearchSummary(SearchChoice):
+    """reports/tune/<family>.json as the report reads it: the choice, and how the search went."""
+
+    stage: str
+    budget: Budget
+    trials: TrialCounts
+    time_limit_reached: bool = False
+    searched_enough: bool = True
+    selection_items: int | None = None
+    best: Best
+    hand_set: Scored | None = None  # None: the space cannot express the hand-set recipe
+    confirmation: Confirmation | None = None  # None: the hand-set recipe ranked best
+    space: dict[str, Any] = {}
+    front: list[FrontTrial] = []
+    compact: CompactPick | None = None
+
+
+class BestAfter(Handover):
+    trials: int
+    best_trial: int
+    best_value: float
+
+
+class EpochRank(Handover):
+    epoch: int
+    rho: float | None
+    trials: int
+
+
+class Ranking(Handover):
+    judged_from_epoch: int
+    epochs: int
+    by_epoch: list[EpochRank]
+
+
+class SearchRecord(Handover):
+    """reports/tune/<family>/search.json: the history, the importances, whether early epochs rank as the last."""
+
+    best_after: list[BestAfter]
+    importances: dict[str, float]
+    ranking: Ranking
+
+
+class Faithfulness(Handover):
+    """One method's deletion check on the test clips (explain/deletion.py)."""
+
+    gain: float
+    gain_low: float | None
+    gain_high: float | None
+    passed: bool
+
+
+class Faithful(Handover):
+    faithfulness: dict[str, Faithfulness]  # by "method/unit"
+
+    def passed(self) -> set[tuple[str, str]]:
+        """The (method, unit) pairs that passed: what a single clip's figure may draw."""
+        return {tuple(key.split("/")) for key, check in self.faithfulness.items() if check.passed}
+
+
+class TopBands(Handover):
+    fraction: float
+    drop: float | None
+    share: dict[str, float | None]
+
+
+class AudioExplanation(Faithful):
+    top_bands: TopBands
+
+
+class AudioShare(Handover):
+    audio_share: float | None
+
+
+class FusionExplanation(AudioShare):
+    per_class: dict[str, AudioShare] = {}
+
+
+class Explanation(Handover):
+    """reports/details/explain/explain.json: what the kept models look at, and which explanations are faithful."""
+
+    clips: int
+    test_clips: int
+    mlflow_run_ids: dict[str, str]  # by family: the runs explained
+    audio: AudioExplanation
+    video: Faithful
+    fusion: FusionExplanation
+
+
+class ArmCell(Handover):
+    ua: dict[str, float]  # stats.Interval's fields
+    labels: int
+
+
+class EfficiencyCell(Handover):
+    scratch: ArmCell
+    pretrained: ArmCell
+    gain: dict[str, Any]  # stats.Comparison.to_dict()
+
+
+class LabelEfficiency(Handover):
+    """reports/label_efficiency.json: per share of the labels, each arm's test UA and the gain of pre-training."""
+
+    mlflow_run_id: str
+    fractions: dict[str, EfficiencyCell]
+
+
+class CorpusSummary(Handover):
+    """reports/corpus.json (the index stage): what the corpus holds."""
+
+    utterances: int
+    labelled: int
+    classes: list[str]
+    hours: float

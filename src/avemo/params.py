@@ -532,7 +532,7 @@ def _typed(tree: dict, source: str) -> Params:
     try:
         params = Params.model_validate(tree)
     except ValidationError as exc:
-        raise ParamsError(_explain(exc, source)) from None
+        raise ParamsError(explain_errors(exc, source)) from None
     missing = _missing_keys(params, tree)
     if missing:
         raise ParamsError(f"{source}: " + "; ".join(f"{m}: missing (every knob lives in params.yaml)"
@@ -620,7 +620,8 @@ def _paths(tree: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _explain(exc: ValidationError, source: str) -> str:
+def explain_errors(exc: ValidationError, source: str) -> str:
+    """A validation error as one line a user reads: where, what, and (a misspelt key) the nearest real one."""
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "literal[")))
@@ -630,6 +631,8 @@ def _explain(exc: ValidationError, source: str) -> str:
             lines.append(f"{where}: unknown key{hint}")
         elif error["type"] == "value_error":  # a section's own rule: the message says what is expected
             lines.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        elif error["type"] == "missing":  # its input is the enclosing section: not worth printing
+            lines.append(f"{where}: {error['msg']}")
         else:
             lines.append(f"{where}: {error['msg']} (got {error['input']!r})")
     return f"{source}: " + "; ".join(dict.fromkeys(lines))

@@ -26,6 +26,7 @@ import mlflow  # noqa: E402
 import yaml  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
+from avemo.handover import CorpusSummary, Explanation, LabelEfficiency, SearchRecord, SearchSummary  # noqa: E402
 from avemo.params import Params  # noqa: E402
 from avemo.references import compared_references, project_reference  # noqa: E402
 from avemo.stats import (  # noqa: E402
@@ -214,9 +215,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(*header), _row(*["---"] * len(header)), *(_row(*r) for r in rows)]
 
 
-def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: dict[str, dict],
-                 label_efficiency: dict | None = None, explanation: dict | None = None, uri: str | None = None,
-                 records: dict[str, dict] | None = None, nested: dict[int, dict] | None = None) -> str:
+def build_report(out: Path, figures: Path, params: Params, corpus: CorpusSummary, tune: dict[str, SearchSummary],
+                 label_efficiency: LabelEfficiency | None = None, explanation: Explanation | None = None,
+                 uri: str | None = None, records: dict[str, SearchRecord] | None = None,
+                 nested: dict[int, SearchSummary] | None = None) -> str:
     """Write results.md (and its figures); return the text. `tune`: each search's choice file by name, `records`
     their records (tuning/history.py), `nested`: the choice of each fold's own search by fold."""
     store = Store(uri)
@@ -235,10 +237,10 @@ def build_report(out: Path, figures: Path, params: Params, corpus: dict, tune: d
     return text
 
 
-def header(params: Params, corpus: dict) -> list[str]:
+def header(params: Params, corpus: CorpusSummary) -> list[str]:
     return [f"# Results on `{params.corpus.root}`", "",
-            f"Corpus: {corpus.get('utterances', '?')} utterances, {corpus.get('labelled', '?')} in the class set "
-            f"`{params.labels.set}` ({', '.join(corpus.get('classes', []))}), {corpus.get('hours', '?')} h. Split: "
+            f"Corpus: {corpus.utterances} utterances, {corpus.labelled} in the class set "
+            f"`{params.labels.set}` ({', '.join(corpus.classes)}), {corpus.hours} h. Split: "
             f"speaker-independent, test Session {params.split.test_session}, validation Session "
             f"{params.split.val_session} (leave-one-session-out in section 6). Code: git `{git_commit()[:10]}`; "
             "every cell names its MLflow run (the tags hold the md5 of each input file, and the versions and "
@@ -320,17 +322,15 @@ def modalities(store: Store, params: Params, figures: Path) -> list[str]:
     return lines + ["", f"![modalities]({figures.name}/modalities.png)", ""]
 
 
-def efficiency(store: Store, summary: dict | None) -> list[str]:
+def efficiency(store: Store, summary: LabelEfficiency | None) -> list[str]:
     lines = ["## 4. Label efficiency: fusion from scratch vs from sync pre-trained encoders (test UA)", ""]
     run = store.by_stage.get("train_fusion_pretrained")
-    if run is None or not summary or summary.get("mlflow_run_id") != run.info.run_id:
+    if run is None or not summary or summary.mlflow_run_id != run.info.run_id:
         return lines + ["— (gap: `dvc repro study/dvc.yaml:train_fusion_pretrained`, or `make study`)", ""]
     rows = []
-    for fraction, c in summary["fractions"].items():
-        ua = {a: Interval(**c[a]["ua"]) for a in ("scratch", "pretrained")}
-        comparison = Comparison.from_dict(c["gain"])
-        rows.append([f"{float(fraction):.0%} ({c['scratch']['labels']} clips)", ua["scratch"].text(),
-                     ua["pretrained"].text(), verdict_text(comparison)])
+    for fraction, c in summary.fractions.items():
+        rows.append([f"{float(fraction):.0%} ({c.scratch.labels} clips)", Interval(**c.scratch.ua).text(),
+                     Interval(**c.pretrained.ua).text(), verdict_text(Comparison.from_dict(c.gain))])
     lines += _table(["labels", "scratch", "pre-trained", "pre-trained - scratch"], rows)
     return lines + ["", f"Run `{run.info.run_id[:8]}`; the curve: `dvc plots show` "
                         "(reports/details/train_fusion_pretrained/ua_by_fraction.csv).", ""]
@@ -352,7 +352,7 @@ def protocol(store: Store) -> list[str]:
 NESTED = "audio, searched in its fold"
 
 
-def loso(store: Store, params: Params, nested: dict[int, dict]) -> list[str]:
+def loso(store: Store, params: Params, nested: dict[int, SearchSummary]) -> list[str]:
     """Per fold, the mean over the five folds and a t-interval over the folds; fold 4 is the fixed split."""
     folds = list(params.study.loso_folds)
     lines = ["## 6. Leave-one-session-out (5 folds, test UA): the field's protocol", "",
@@ -400,7 +400,7 @@ def loso(store: Store, params: Params, nested: dict[int, dict]) -> list[str]:
                   for name, other in against if other]
     elif params.study.search.loso.folds:
         lines.append(f"- {NESTED}: — (gap: `dvc repro study/dvc.yaml:train_audio_loso_searched`, or `make study`)")
-    nested = {k: r for k, r in nested.items() if r.get("stage") in store.by_stage}  # a fresh clone: files, no runs
+    nested = {k: r for k, r in nested.items() if r.stage in store.by_stage}  # a fresh clone: files, no runs
     if nested:
         lines += ["", "What each fold's own search chose (its validation session only; the confirmation is the "
                       "search's rule of section 7):", ""]
@@ -412,15 +412,18 @@ def loso(store: Store, params: Params, nested: dict[int, dict]) -> list[str]:
     return lines + [""]
 
 
-def nested_row(fold: int, r: dict) -> list[str]:
-    counts, hand, confirmation = r["trials"], r.get("hand_set"), r.get("confirmation")
-    return [str(fold), f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed",
-            f"{hand['val_ua']:.3f}" if hand else "—", f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']})",
-            verdict_text(Comparison.from_dict(confirmation["comparison"])) if confirmation else "— (hand-set best)",
-            "hand-set" if hand and r["chosen"]["trial"] == hand["trial"] else f"trial {r['chosen']['trial']}"]
+def nested_row(fold: int, r: SearchSummary) -> list[str]:
+    return [str(fold), trial_counts(r), f"{r.hand_set.val_ua:.3f}" if r.hand_set else "—",
+            f"{r.best.val_ua:.3f} (trial {r.best.trial})",
+            verdict_text(Comparison.from_dict(r.confirmation.comparison)) if r.confirmation else "— (hand-set best)",
+            "hand-set" if r.hand_set and r.chosen.trial == r.hand_set.trial else f"trial {r.chosen.trial}"]
 
 
-def search(store: Store, tune: dict[str, dict], records: dict[str, dict]) -> list[str]:
+def trial_counts(r: SearchSummary) -> str:
+    return f"{r.trials.complete} complete, {r.trials.pruned} pruned, {r.trials.fail} failed"
+
+
+def search(store: Store, tune: dict[str, SearchSummary], records: dict[str, SearchRecord]) -> list[str]:
     lines = ["## 7. The search: what it tried and what it chose (validation UA, the objective)", "",
              "Trials are ranked on a selection half of the validation utterances (per speaker and class). What chose "
              "the best trial never judges it: its configuration and the hand-set one are trained again with fresh "
@@ -434,20 +437,16 @@ def search(store: Store, tune: dict[str, dict], records: dict[str, dict]) -> lis
         return lines + ["— (gap: `dvc repro tune_audio tune_fusion`)", *gaps, ""]
     rows = []
     for family, r in tune.items():
-        hand = r.get("hand_set")
-        confirmation = r.get("confirmation")
-        counts = r["trials"]
-        budget = r["budget"]
-        done = (f"{counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed of "
-                f"{budget['trials']} x {budget['epochs_per_trial']} epochs"
-                + (" (time limit reached)" if r.get("time_limit_reached") else "")
-                + ("" if r.get("searched_enough", True) else " — **searched too little to choose**"))
-        confirmed = (verdict_text(Comparison.from_dict(confirmation["comparison"])) +
-                     f" ({len(confirmation['items'])} items, seeds {confirmation['seeds']})"
+        confirmation = r.confirmation
+        done = (f"{trial_counts(r)} of {r.budget.trials} x {r.budget.epochs_per_trial} epochs"
+                + (" (time limit reached)" if r.time_limit_reached else "")
+                + ("" if r.searched_enough else " — **searched too little to choose**"))
+        confirmed = (verdict_text(Comparison.from_dict(confirmation.comparison)) +
+                     f" ({len(confirmation.items)} items, seeds {confirmation.seeds})"
                      if confirmation else "— (the hand-set params ranked best: nothing to confirm)")
-        rows.append([family, done, f"{hand['val_ua']:.3f}" if hand else "— (the space cannot express it)",
-                     f"{r['best']['val_ua']:.3f} (trial {r['best']['trial']}, {r.get('selection_items', '?')} items)",
-                     confirmed, r["chosen"]["why"], _run_id(store.by_stage.get(r.get("stage", f"tune_{family}")))])
+        rows.append([family, done, f"{r.hand_set.val_ua:.3f}" if r.hand_set else "— (the space cannot express it)",
+                     f"{r.best.val_ua:.3f} (trial {r.best.trial}, {r.selection_items or '?'} items)",
+                     confirmed, r.chosen.why, _run_id(store.by_stage.get(r.stage))])
     lines += _table(["search", "trials", "hand-set (selection half)", "best found (selection half)",
                      "best - hand-set, fresh seeds, confirmation half", "the final models train", "MLflow parent run"],
                     rows)
@@ -463,18 +462,17 @@ SEARCHED = {"study-audio": ("tune_audio_study", "train_audio_searched", "train_a
             "study-fusion": ("tune_fusion_study", "train_fusion_searched", "train_fusion_handset")}
 
 
-def search_details(store: Store, family: str, r: dict, record: dict | None) -> list[str]:
+def search_details(store: Store, family: str, r: SearchSummary, record: SearchRecord | None) -> list[str]:
     """One search: what it searched, how it went (history, importances, whether early epochs rank as the last),
     its accuracy-size front and compact pick (with each front trial's measured latency where its MLflow run has
     it), and (a study search) what its choice bought on test over the hand-set recipe."""
-    lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r["space"].items())
-                                            if r.get("space") else "— (not recorded by this run)"), ""]
-    parent = store.by_stage.get(r.get("stage", f"tune_{family}"))  # the search's MLflow parent run
+    lines = [f"**{family}: the space.** " + ("; ".join(f"`{k}` {_space_text(v)}" for k, v in r.space.items())
+                                            if r.space else "— (not recorded by this run)"), ""]
+    parent = store.by_stage.get(r.stage)  # the search's MLflow parent run
     if record:
         lines += search_history(family, record, parent)
-    front = r.get("front") or []
-    if front:
-        trials = store.trial_runs(parent, r.get("study"))
+    if r.front:
+        trials = store.trial_runs(parent, r.study)
 
         def latency(trial: int) -> str:
             m = trials[trial].data.metrics if trial in trials else {}
@@ -488,13 +486,13 @@ def search_details(store: Store, family: str, r: dict, record: dict | None) -> l
                   "machines:", ""]
         lines += _table(["trial", "validation UA (selection half)", "parameters", "latency, one 3 s clip (measured)",
                          "minus the best"],
-                        [[str(t["trial"]), f"{t['val_ua']:.3f}", f"{t['parameters']:,}", latency(t["trial"]),
-                          verdict_text(replace(Comparison.from_dict(t["vs_best"]), note=""))] for t in front])
-        c = r["compact"]
-        measured = latency(c["trial"])
-        lines += ["", f"**{family}: the compact pick** is trial {c['trial']} ({c['parameters']:,} parameters, "
-                      f"validation UA {c['val_ua']:.3f}" + ("" if measured == "—" else f", {measured} measured")
-                  + f"): {c['why']}.", ""]
+                        [[str(t.trial), f"{t.val_ua:.3f}", f"{t.parameters:,}", latency(t.trial),
+                          verdict_text(replace(Comparison.from_dict(t.vs_best), note=""))] for t in r.front])
+        if c := r.compact:
+            measured = latency(c.trial)
+            lines += ["", f"**{family}: the compact pick** is trial {c.trial} ({c.parameters:,} parameters, "
+                          f"validation UA {c.val_ua:.3f}" + ("" if measured == "—" else f", {measured} measured")
+                      + f"): {c.why}.", ""]
     if family in SEARCHED:
         searched, hand = (store.cell(stage) for stage in SEARCHED[family][1:])
         lines += [f"**{family}: what the search bought on test** (its choice and the hand-set recipe, each trained "
@@ -506,24 +504,23 @@ def search_details(store: Store, family: str, r: dict, record: dict | None) -> l
     return lines
 
 
-def search_history(family: str, record: dict, parent: Run | None) -> list[str]:
+def search_history(family: str, record: SearchRecord, parent: Run | None) -> list[str]:
     """The best value as trials were added, the importances, and the rank correlation at the pruner's epoch."""
-    grew = ", ".join(f"{b['best_value']:.3f} after {b['trials']} (trial {b['best_trial']})"
-                     for b in record["best_after"])
+    grew = ", ".join(f"{b.best_value:.3f} after {b.trials} (trial {b.best_trial})" for b in record.best_after)
     lines = [f"**{family}: the history.** Best validation UA (selection half) as trials were added: {grew}. "
              f"Its time is the `search_seconds` of its MLflow parent run {_run_id(parent)} (a measurement of "
              "the machine, not in this report).", ""]
-    if record["importances"]:
+    if record.importances:
         lines += [f"**{family}: what mattered** (Optuna's fANOVA importances over the completed trials, seed 0): "
-                  + ", ".join(f"`{k}` {v:.2f}" for k, v in record["importances"].items()) + ".", ""]
-    ranking = record["ranking"]
-    judged = next((row for row in ranking["by_epoch"] if row["epoch"] == ranking["judged_from_epoch"]), None)
-    if judged and judged["rho"] is not None:
+                  + ", ".join(f"`{k}` {v:.2f}" for k, v in record.importances.items()) + ".", ""]
+    ranking = record.ranking
+    judged = next((row for row in ranking.by_epoch if row.epoch == ranking.judged_from_epoch), None)
+    if judged and judged.rho is not None:
         lines += [f"**{family}: do early epochs rank as the last?** Spearman's rho between the validation UA at the "
-                  f"first epoch the pruner judges (epoch {judged['epoch'] + 1} of {ranking['epochs']}) and at the "
-                  f"last, over the {judged['trials']} completed trials: {judged['rho']:.2f}; by epoch: "
-                  + ", ".join(f"{row['epoch'] + 1}: {row['rho']:.2f}" for row in ranking["by_epoch"]
-                              if row["rho"] is not None) + ".", ""]
+                  f"first epoch the pruner judges (epoch {judged.epoch + 1} of {ranking.epochs}) and at the "
+                  f"last, over the {judged.trials} completed trials: {judged.rho:.2f}; by epoch: "
+                  + ", ".join(f"{row.epoch + 1}: {row.rho:.2f}" for row in ranking.by_epoch
+                              if row.rho is not None) + ".", ""]
     return lines
 
 
@@ -555,37 +552,37 @@ def _modalities_figure(rows: list[tuple[str, Cell, Cell]], path: Path) -> None:
 METHOD_NAMES = {"occlusion": "occlusion", "integrated_gradients": "integrated gradients", "grad_cam": "Grad-CAM"}
 
 
-def explained(store: Store, summary: dict | None, params: Params) -> list[str]:
+def explained(store: Store, summary: Explanation | None, params: Params) -> list[str]:
     """What the kept models look at, and whether each explanation passed its deletion check (docs/explain.md)."""
     lines = ["## 8. Why a prediction: what the kept models look at, and whether the explanation is faithful", ""]
-    runs = (summary or {}).get("mlflow_run_ids", {})
+    runs = summary.mlflow_run_ids if summary else {}
     if not summary or any(store.by_stage.get(stage) is None or store.by_stage[stage].info.run_id != runs.get(family)
                           for family, stage in (("audio", "train_audio_best"), ("video", "train_video"),
                                                 ("fusion", "train_fusion_best"))):
         return lines + ["— (gap: `dvc repro explain`, which `make repro` runs)", ""]
-    lines += [f"On {summary['clips']} of the {summary['test_clips']} test clips (a class-balanced sample). A method's "
+    lines += [f"On {summary.clips} of the {summary.test_clips} test clips (a class-balanced sample). A method's "
               "deletion check removes its most important units first and random ones second; it passes when the "
               "class probability falls faster, by the lower end of a 95 % interval over the clips above 0.01. "
               "A method that fails is reported, not drawn.", ""]
     rows = []
-    for family in ("audio", "video"):
-        for key, check in summary[family]["faithfulness"].items():
+    for family, explanation in (("audio", summary.audio), ("video", summary.video)):
+        for key, check in explanation.faithfulness.items():
             method, unit = key.split("/")
-            low, high = check["gain_low"], check["gain_high"]
+            low, high = check.gain_low, check.gain_high
             rows.append([family, METHOD_NAMES.get(method, method), unit,
-                         f"{check['gain']:+.3f} [{low:+.3f}, {high:+.3f}]" if low is not None else f"{check['gain']:+.3f}",
-                         "**passed**" if check["passed"] else "**failed**: not drawn"])
+                         f"{check.gain:+.3f} [{low:+.3f}, {high:+.3f}]" if low is not None else f"{check.gain:+.3f}",
+                         "**passed**" if check.passed else "**failed**: not drawn"])
     lines += _table(["model", "method", "unit", "faster fall than random (AUC gain)", "faithful"], rows)
-    top = summary["audio"]["top_bands"]
-    shares = ", ".join(f"{METHOD_NAMES.get(m, m)} {v:.0%}" for m, v in top["share"].items() if v is not None)
-    lines += ["", f"**The study's crop question.** The highest {top['fraction']:.0%} of the mel bands carry {shares} "
+    top = summary.audio.top_bands
+    shares = ", ".join(f"{METHOD_NAMES.get(m, m)} {v:.0%}" for m, v in top.share.items() if v is not None)
+    lines += ["", f"**The study's crop question.** The highest {top.fraction:.0%} of the mel bands carry {shares} "
                   f"of the audio model's band importance; removing all of them lowers the probability of the "
-                  f"predicted class by {top['drop']:.2f} on average (the study cropped them away).", ""]
-    fusion = summary["fusion"]
-    per_class = ", ".join(f"{c} {v['audio_share']:.0%}" for c, v in fusion.get("per_class", {}).items()
-                          if v.get("audio_share") is not None)
+                  f"predicted class by {top.drop:.2f} on average (the study cropped them away).", ""]
+    fusion = summary.fusion
+    per_class = ", ".join(f"{c} {v.audio_share:.0%}" for c, v in fusion.per_class.items()
+                          if v.audio_share is not None)
     lines += [f"**Fusion.** The audio branch's share of the decision (two-player Shapley values, a removed modality "
-              f"drawn from training clips): {fusion['audio_share']:.0%} overall; by class: {per_class}.", ""]
+              f"drawn from training clips): {fusion.audio_share:.0%} overall; by class: {per_class}.", ""]
     lines += ["Figures: `reports/details/explain/` (and the `explain/` artifacts of each model's MLflow run): "
               "`audio/bands.png`, `audio/moments.png`, `video/face_regions.png`, `video/frames.png`, "
               "`fusion/modality_shares.png`, and the deletion curves. What they cannot say: docs/explain.md.", ""]

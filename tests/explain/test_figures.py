@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from avemo.data.datasets import frames_tensor
 from avemo.explain import explain_spectrograms, figures, modality_shares
+from avemo.handover import Faithful
 from avemo.models.video import scaled
 from tests.explain import corpus
 
@@ -53,7 +55,7 @@ def test_one_clip_is_drawn_with_the_test_sets_verdicts(audio_model, audio_explan
     (read back from the stage's metrics file)."""
     x, _ = audio_test_set
     one = explain_spectrograms(audio_model, x[:1], corpus.CLASSES, steps=8, repeats=1)
-    verdicts = figures.passed_in(json.loads(json.dumps(audio_explanation.metrics())))
+    verdicts = Faithful.parse(json.loads(json.dumps(audio_explanation.metrics())), Path("explain.json")).passed()
     assert verdicts == figures.passed_checks(audio_explanation)
     scale = figures.ClipScale.of({**CONFIG, "spectrogram": {**CONFIG["spectrogram"], "bins": x.shape[2]}}, 3.0, 16000)
     assert is_png(figures.clip_figure(x[0, 0].numpy(), one, tmp_path / "clip.png", verdicts, scale))

@@ -36,12 +36,6 @@ def passed_checks(explanation: AudioExplanation | VideoExplanation) -> set[tuple
     return {key for key, d in explanation.deletions.items() if d.passed}
 
 
-def passed_in(metrics: dict) -> set[tuple[str, str]]:
-    """The (method, unit) pairs that passed, read back from an explanation's `metrics()` (a stage's
-    metrics file): what a single clip's figure may draw."""
-    return {tuple(key.split("/")) for key, check in metrics["faithfulness"].items() if check["passed"]}
-
-
 def audio_figures(explanation: AudioExplanation, folder: Path) -> list[Path]:
     """Per-class band and moment importance, and the deletion curves, of a set of clips."""
     return [band_importance_figure(explanation, folder / "bands.png"),

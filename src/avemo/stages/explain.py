@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avemo.handover import Explanation
 from avemo.params import FAMILIES, Params
 
 BACKGROUND = "background.pt"  # the training clips a removed modality is drawn from (uint8 frames, as stored)
@@ -99,7 +100,7 @@ def explain_stage(args: argparse.Namespace, params: Params) -> None:
     summary = {"clips": len(test), "test_clips": len(data.test.items), "clip_ids": data.test.items["clip_id"].iloc[
         test].tolist(), "audio": audio.metrics(), "video": video.metrics(), "fusion": shares.metrics(),
         "mlflow_run_ids": runs}
-    write_json(out / "explain.json", summary)
+    write_json(out / "explain.json", Explanation.checked(summary, out / "explain.json"))
     client = mlflow.MlflowClient(tracking_uri())  # the project's store, as the runs' stages used
     for family, run_id in runs.items():
         for figure in figures[family]:
@@ -131,7 +132,7 @@ def explain_clip(args: argparse.Namespace) -> None:
     from avemo.audio.segment import plan_clips
     from avemo.audio.wav import SAMPLE_RATE
     from avemo.explain import explain_spectrograms
-    from avemo.explain.figures import ClipScale, clip_figure, passed_in
+    from avemo.explain.figures import ClipScale, clip_figure
     from avemo.inputs import Files
     from avemo.predictor import Predictor
     from avemo.stages.predict import side_of
@@ -142,14 +143,14 @@ def explain_clip(args: argparse.Namespace) -> None:
     if not args.verdicts.exists():
         raise FileNotFoundError(f"{args.verdicts}: no test-set verdicts to tell which methods are faithful "
                                 "(`dvc repro explain`, which `make repro` runs)")
-    verdicts = json.loads(args.verdicts.read_text())
+    verdicts = Explanation.read(args.verdicts)
     artifacts = pyfunc_artifacts(model_folder(name, tracking_uri()))
     model = Predictor(artifacts["weights"], artifacts["config"], Files(local=True))
     row = {"audio_path": str(args.clip)}
     if args.video:
         row.update(video_path=str(args.video), start=args.start, end=args.end, side=args.side or side_of(args.clip))
     inputs = model.inputs(row, 0)  # what the network sees: spectrograms (and frames) of each clip of the wav
-    passed = passed_in(verdicts["audio"])
+    passed = verdicts.audio.passed()
     explanation = explain_spectrograms(model.network, inputs[0], model.classes,
                                        frames=inputs[1] if len(inputs) > 1 else None)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,7 @@ def explain_clip(args: argparse.Namespace) -> None:
                     markup=False)
 
 
-def explain_face(network, spectrograms, frames, classes: list[str], verdicts: dict, background: Path,
+def explain_face(network, spectrograms, frames, classes: list[str], verdicts: Explanation, background: Path,
                  path: Path) -> tuple[dict, bool]:
     """A fusion model's face regions and frames for the first clip, and each modality's share of its answer
     against the explain stage's background of training clips; (what to print, whether a map was drawn)."""
@@ -185,7 +186,7 @@ def explain_face(network, spectrograms, frames, classes: list[str], verdicts: di
     import torch
 
     from avemo.explain import explain_frames, mean_face, modality_shares
-    from avemo.explain.figures import clip_face_figure, passed_in
+    from avemo.explain.figures import clip_face_figure
     from avemo.explain.outputs import video_branch
     from avemo.explain.summary import ranked
     from avemo.models.video import scaled
@@ -206,7 +207,7 @@ def explain_face(network, spectrograms, frames, classes: list[str], verdicts: di
                            repeats=1)
     shares = modality_shares(network, spectrograms, frames, classes, targets=torch.as_tensor(video.targets),
                              background=(stored["spectrograms"], bg_frames))
-    passed = passed_in(verdicts["video"])
+    passed = verdicts.video.passed()
     clip_face_figure(video, path, normalise, passed, shares)
     top = {m: ranked(video.cells(v[:1])[0], 3) for m, v in video.regions.items() if (m, "region") in passed}
     frame_top = {m: ranked(v[0], 3) for m, v in video.frames.items() if (m, "frame") in passed}

@@ -13,7 +13,6 @@ module was imported (cli.py, determinism.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -117,7 +116,7 @@ class Frame:
             yield active
 
     def write_figures(self, metrics: Path, details: Path, predictions: Predictions, record: dict[str, Any],
-                      run_id: str | None) -> dict[str, Any]:
+                      run_id: str) -> dict[str, Any]:
         """Headline figures with intervals (metrics file), the detail, the predictions; the same on the MLflow run."""
         summary = summarise(predictions)
         headline = {"ua": summary["ua"]["mean"], "ua_low": summary["ua"]["low"], "ua_high": summary["ua"]["high"],
@@ -129,16 +128,15 @@ class Frame:
                   "interval": INTERVAL_METHOD, "test": summary, **record}
         write_json(details / "details.json", TrainingDetails.checked(detail, details / "details.json"))
         write_json(details / "predictions.json", predictions.to_dict())
-        if run_id:
-            import mlflow
+        import mlflow
 
-            client = mlflow.MlflowClient()
-            for m in METRICS:
-                for part in ("mean", "low", "high", "sd"):
-                    if summary[m][part] is not None:
-                        client.log_metric(run_id, f"test_{m}_{part}", summary[m][part])
-            client.log_metric(run_id, "test_ua", summary["ua"]["mean"])  # the headline, in the runs table's column
-            client.log_artifact(run_id, str(details / "predictions.json"))
+        client = mlflow.MlflowClient()
+        for m in METRICS:
+            for part in ("mean", "low", "high", "sd"):
+                if summary[m][part] is not None:
+                    client.log_metric(run_id, f"test_{m}_{part}", summary[m][part])
+        client.log_metric(run_id, "test_ua", summary["ua"]["mean"])  # the headline, in the runs table's column
+        client.log_artifact(run_id, str(details / "predictions.json"))
         return detail
 
 
@@ -165,10 +163,6 @@ def write_plot_tables(folder: Path, predictions: Predictions, seed_index: int, e
         folder / "confusion.csv", index=False)
     if epochs:
         pd.DataFrame(epochs).to_csv(folder / "learning_curve.csv", index=False)
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def searched(params: Params, results: Iterable[Path], sets: list[str]) -> Params:

@@ -21,6 +21,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.corpus.iemocap import corpus_summary, read_corpus
+    from avemo.handover import CorpusSummary
     from avemo.labels import class_names, label_mapping
     from avemo.stages.frame import Frame
     from avemo.stages.show import console, print_counts
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
     utterances.to_parquet(args.out, index=False)
     frame.write_skipped(args.skipped, skipped, "index", len(utterances) + len(skipped), len(utterances))
     summary = corpus_summary(utterances, class_names(mapping))
-    frame.write_counts(args.counts, {**summary, "skipped": len(skipped), "items_in": len(utterances) + len(skipped)})
+    frame.write_counts(args.counts, CorpusSummary.checked(
+        {**summary, "skipped": len(skipped), "items_in": len(utterances) + len(skipped)}, args.counts))
     console.print(f"index: {summary['utterances']} utterances kept, {len(skipped)} items skipped "
                   f"(see {args.skipped}); {summary['hours']:.2f} h of audio")
     if len(skipped):

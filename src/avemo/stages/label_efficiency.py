@@ -29,6 +29,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.handover import LabelEfficiency
     from avemo.labels import class_set
     from avemo.reports import write_json
     from avemo.stages.frame import Frame, searched
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
         mlflow.log_metrics({f"test_ua_{arm}_{fraction}": cells[arm]["ua"]["estimate"]
                             for fraction, cells in summary["fractions"].items() for arm in ARMS})
         summary["mlflow_run_id"] = parent.info.run_id
-    write_json(args.summary, summary)
+    write_json(args.summary, LabelEfficiency.checked(summary, args.summary))
     write_tables(args.details, runs, summary)
     resume.finish()
     print_summary(summary)

@@ -31,19 +31,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
+    from avemo.handover import CorpusSummary, Explanation, LabelEfficiency, SearchRecord, SearchSummary
     from avemo.report import build_report
-    from avemo.stages.frame import read_json
     from avemo.stages.show import console
 
-    tune = {path.stem: read_json(path) for path in [*args.tune, *args.study_tune] if path.exists()}
-    records = {stem: read_json(record) for stem in tune if (record := search_record(stem, args)).exists()}
+    tune = {path.stem: SearchSummary.read(path) for path in [*args.tune, *args.study_tune] if path.exists()}
+    records = {stem: SearchRecord.read(record) for stem in tune if (record := search_record(stem, args)).exists()}
     nested_paths = args.nested_tune if args.nested_tune is not None else [
         Path(f"reports/tune/loso-audio-{k}.json") for k in params.study.search.loso.folds]
-    nested = {int(path.stem.rsplit("-", 1)[1]): read_json(path) for path in nested_paths if path.exists()}
-    efficiency = read_json(args.label_efficiency) if args.label_efficiency.exists() else None
-    explanation = read_json(args.explanation) if args.explanation.exists() else None
-    text = build_report(args.out, args.figures, params, read_json(args.corpus), tune, efficiency, explanation,
-                        records=records, nested=nested)
+    nested = {int(path.stem.rsplit("-", 1)[1]): SearchSummary.read(path) for path in nested_paths if path.exists()}
+    efficiency = LabelEfficiency.read(args.label_efficiency) if args.label_efficiency.exists() else None
+    explanation = Explanation.read(args.explanation) if args.explanation.exists() else None
+    text = build_report(args.out, args.figures, params, CorpusSummary.read(args.corpus), tune, efficiency,
+                        explanation, records=records, nested=nested)
     gaps = text.count("(gap:")
     console.print(f"report: {args.out} (figures in {args.figures}); "
                   + (f"{gaps} cell(s) wait for their runs: `make study` fills them" if gaps else "no gap"), markup=False)

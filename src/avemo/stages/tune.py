@@ -274,12 +274,12 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
     history, importances, rank correlations; not a dep of any training stage), and the parent run's record."""
     import mlflow
 
-    from avemo.handover import SearchChoice
+    from avemo.handover import SearchChoice, SearchRecord, SearchSummary
     from avemo.reports import write_json
     from avemo.tuning.history import search_record
     from avemo.tuning.study import judged_from
 
-    write_json(args.out, SearchChoice.checked(summary, args.out))
+    write_json(args.out, SearchSummary.checked(summary, args.out))
     if args.compact_out:
         pick = summary["compact"] or {**summary["chosen"],
                                       "why": "no trial recorded its parameter count: the chosen trial"}
@@ -289,8 +289,9 @@ def write_outputs(summary: dict, study, config, args: argparse.Namespace, second
                               "pruned": summary["trials"]["pruned"]})
     args.figures.mkdir(parents=True, exist_ok=True)
     draw_study(study, args.figures)
-    write_json(args.figures / "search.json", search_record(study, config.epochs, judged_from(config.pruner,
-                                                                                           config.epochs)))
+    record = args.figures / "search.json"
+    write_json(record, SearchRecord.checked(search_record(study, config.epochs, judged_from(config.pruner,
+                                                                                          config.epochs)), record))
     run_id = config.tracking.get("parent_run_id")
     if not run_id:
         return
