@@ -13,18 +13,16 @@ from pathlib import Path
 
 from avemo.params import Params
 from avemo.references import REFERENCES
+from avemo.stages import options
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", choices=list(REFERENCES), required=True, help="a row of references.REFERENCES")
-    p.add_argument("--audio", type=Path, required=True, help="audio variant folder (its clips are the items)")
-    p.add_argument("--video", type=Path, help="video folder (references on face statistics)")
+    options.data(p, video="video folder (references on face statistics)")
     p.add_argument("--egemaps", type=Path, help="the egemaps stage's folder (references on eGeMAPS)")
     p.add_argument("--utterances", type=Path, required=True, help="utterances.parquet (the wav of each clip)")
-    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
-    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
-    p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")
-    p.add_argument("--details", type=Path, required=True, help="folder: details.json, predictions, plot tables")
+    options.stage(p)
+    options.figures(p)
     p.add_argument("--model-out", type=Path, required=True, help="where the fitted pipeline goes (joblib)")
 
 

@@ -115,6 +115,16 @@ class Frame:
                 log_inputs(datasets, self.hashes)
             yield active
 
+    @contextmanager
+    def child_run(self, resume, name: str, run_name: str, tags: dict[str, Any]) -> Iterator:
+        """One seed's (or one arm's) run under the stage's parent run, traced to the stage and the commit."""
+        import mlflow
+
+        with resume.mlflow_run(name, run_name, nested=True) as run:
+            mlflow.set_tags({k: str(v) for k, v in {"dvc_stage": self.stage, "git_commit": git_commit(),
+                                                    **tags}.items()})
+            yield run
+
     def write_figures(self, metrics: Path, details: Path, predictions: Predictions, record: dict[str, Any],
                       run_id: str) -> dict[str, Any]:
         """Headline figures with intervals (metrics file), the detail, the predictions; the same on the MLflow run."""

@@ -13,17 +13,16 @@ import argparse
 from pathlib import Path
 
 from avemo.params import Params
+from avemo.stages import options
 
 ARMS = ("scratch", "pretrained")
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
-    p.add_argument("--video", type=Path, required=True, help="video folder")
-    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
+    options.data(p, video="video folder", video_required=True)
     p.add_argument("--pretrained", type=Path, required=True, help="the pretrain stage's encoders")
-    p.add_argument("--best", type=Path, action="append", default=[], help="the audio search's result (its architecture)")
-    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    options.best(p, what="the architecture as it chose")
+    options.stage(p)
     p.add_argument("--summary", type=Path, required=True, help="per share: each arm's UA and the gain, with intervals")
     p.add_argument("--details", type=Path, required=True, help="folder: details.json, plot tables")
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     device = frame.device()
     data = build_datasets("fusion", params, StageData(args.audio, args.video, args.splits), class_set(params.labels))
     resume = frame.resume(params.yaml_values(["labels", "train", "models", "pretrain"]))
-    arms = ArmJob(params, data, args.pretrained, e.finetune, args.stage, device, resume)
+    arms = ArmJob(params, data, args.pretrained, e.finetune, frame, device, resume)
     data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
     with frame.mlflow_run("fusion", resume, device=device, tags=data_tags, datasets=datasets,
                           params={"efficiency": e.model_dump(), "kind": params.models.audio.kind,
@@ -64,9 +63,9 @@ def run(args: argparse.Namespace, params: Params) -> None:
 class ArmJob:
     """One arm of one cell: fusion on a subset of the labels, from scratch or from the pre-trained encoders."""
 
-    def __init__(self, params, data, pretrained, finetune, stage, device, resume):
+    def __init__(self, params, data, pretrained, finetune, frame, device, resume):
         self.params, self.data, self.pretrained, self.finetune = params, data, pretrained, finetune
-        self.stage, self.device, self.resume = stage, device, resume
+        self.frame, self.device, self.resume = frame, device, resume
 
     def train(self, fraction: float, seed: int, arm: str) -> dict:
         import mlflow
@@ -82,9 +81,9 @@ class ArmJob:
             return saved
         subset = self.data.train.restricted(label_subset(self.data.train.items, fraction, seed))
         params = self.params.override({"train.fusion_init": arm})
-        with self.resume.mlflow_run(name, f"{self.stage} {name}", nested=True) as run:
-            mlflow.set_tags({"dvc_stage": self.stage, "arm": arm, "label_fraction": fraction, "seed": seed,
-                             "finetune": self.finetune if arm == "pretrained" else "full"})
+        with self.frame.child_run(self.resume, name, f"{self.frame.stage} {name}", {
+                "arm": arm, "label_fraction": fraction, "seed": seed,
+                "finetune": self.finetune if arm == "pretrained" else "full"}) as run:
             trained = train_and_answer(model_spec("fusion", params, self.data), params, self.data, seed,
                                        self.resume.sub(name), self.data.test, self.device,
                                        fusion_init(arm, {"init_pretrained": self.pretrained}, seed),

@@ -16,17 +16,14 @@ import argparse
 from pathlib import Path
 
 from avemo.params import Params
+from avemo.stages import options
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
-    p.add_argument("--video", type=Path, required=True, help="video folder")
-    p.add_argument("--splits", type=Path, required=True,
-                   help="the split stage's splits.parquet (pairs come from the train role)")
-    p.add_argument("--best", type=Path, action="append", default=[], help="the audio search's result (its architecture)")
+    options.data(p, video="video folder (pairs come from the train role)", video_required=True)
+    options.best(p, what="the encoders' architecture as it chose")
     p.add_argument("--out", type=Path, required=True, help="folder for audio.pt, video.pt")
-    p.add_argument("--metrics", type=Path, required=True, help="headline figures (DVC metrics)")
-    p.add_argument("--details", type=Path, required=True, help="folder: details.json, plot tables")
+    options.figures(p, details="folder: details.json, plot tables")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:

@@ -18,22 +18,17 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from avemo.params import FAMILIES, Params
+from avemo.stages import options
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", choices=FAMILIES, required=True, help="which network: audio, video or fusion")
-    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
-    p.add_argument("--video", type=Path, help="video folder (video and fusion families)")
-    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
-    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    options.data(p)
+    options.stage(p)
     p.add_argument("--model-dir", type=Path, required=True, help="seed-<k>/best.pt per seed, best.pt the kept one")
-    p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")
-    p.add_argument("--details", type=Path, required=True, help="folder: details.json, predictions, plot tables")
-    p.add_argument("--init-audio", type=Path, help="fusion: start the audio branch from this trained model folder")
-    p.add_argument("--init-video", type=Path, help="fusion: start the video branch from this trained model folder")
-    p.add_argument("--init-pretrained", type=Path, help="fusion: folder of the sync pre-trained encoders")
-    p.add_argument("--best", type=Path, action="append", default=[],
-                   help="a search's reports/tune/<family>.json: train with the params it chose (repeatable)")
+    options.figures(p)
+    options.branch_inits(p)
+    options.best(p)
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
@@ -131,11 +126,10 @@ class SeedJob:
 
         family, stage = self.args.family, self.args.stage
         init = fusion_init(self.params.train.fusion_init, self.inits, seed) if family == "fusion" else (None, None)
-        child = self.resume.mlflow_run(f"seed-{seed}", f"{stage} seed {seed}", nested=True) if self.tracked \
-            else nullcontext()
+        child = self.frame.child_run(self.resume, f"seed-{seed}", f"{stage} seed {seed}", {"seed": seed}) \
+            if self.tracked else nullcontext()
         with child as run:
             if self.tracked:
-                mlflow.set_tags({"dvc_stage": stage, "seed": seed, "git_commit": self.frame.lineage()["git_commit"]})
                 mlflow.log_params({"seed": seed, "family": family})
             trained = train_and_answer(self.spec, self.params, self.data, seed, self.resume.sub(f"seed-{seed}"),
                                        self.data.test, self.device, init,

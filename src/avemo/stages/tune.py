@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from avemo.params import Params
+from avemo.stages import options
 
 EXPERIMENT = "avemo-tune"
 
@@ -28,19 +29,15 @@ EXPERIMENT = "avemo-tune"
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", choices=["audio", "fusion"], required=True,
                    help="which search: the audio model's or the fusion model's (tune.<family>)")
-    p.add_argument("--audio", type=Path, required=True, help="audio variant folder")
-    p.add_argument("--video", type=Path, help="video folder (fusion)")
-    p.add_argument("--splits", type=Path, required=True, help="the split stage's splits.parquet")
-    p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
+    options.data(p, video="video folder (fusion)")
+    options.stage(p)
     p.add_argument("--out", type=Path, required=True, help="reports/tune/<family>.json: the choice and the counts")
     p.add_argument("--metrics", type=Path, required=True, help="headline: best validation UA, trials done (DVC metrics)")
     p.add_argument("--compact-out", type=Path,
                    help="also write the compact pick as a choice (`chosen`) a training stage's --best reads")
     p.add_argument("--figures", type=Path, required=True, help="folder for the study's plots")
-    p.add_argument("--base-best", type=Path, action="append", default=[], help="start from another search's choice")
-    p.add_argument("--init-audio", type=Path, help="fusion: trained audio model folder (train.fusion_init=branches)")
-    p.add_argument("--init-video", type=Path, help="fusion: trained video model folder (train.fusion_init=branches)")
-    p.add_argument("--init-pretrained", type=Path, help="fusion: sync pre-trained encoders (train.fusion_init=pretrained)")
+    options.best(p, "--base-best", "start from the params another search chose")
+    options.branch_inits(p)
     p.add_argument("--storage", help="Optuna storage (default tune.storage): journal:<file>, sqlite:///..., postgresql://...")
     p.add_argument("--trials", type=int, help="trials wanted (default tune.<family>.trials)")
     p.add_argument("--workers", type=int, help="local worker processes (default tune.workers; 0: only remote ones)")
