@@ -17,20 +17,15 @@ STANDARD4 = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "
 TINY = Synth(seed=3, dialogues_per_session=1, turns_per_dialogue=6, max_seconds=4.5, workers=2)
 
 
-#: The whole-pipeline tests (minutes each), which `make test` (pytest -n 2) starts first, one per worker.
-LONGEST = ("test_the_default_pipeline_then_make_study_fill_every_cell",
-           "test_a_fresh_clone_of_the_default_reruns_every_stage_and_writes_the_same_reports")
+#: The whole-pipeline test (the default, its fresh clone, the study: minutes), which `make test` starts first.
+LONGEST = "test_the_default_pipeline_reruns_from_a_fresh_clone_then_make_study_fills_every_cell"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, and each whole-pipeline test at the head of one worker's half: `--dist worksteal` gives
-    each of two workers a contiguous half of this order, and a worker done with its half takes over the other's
-    queue from its tail, so the two workers end together."""
-    items.sort(key=lambda item: (item.name not in LONGEST, item.get_closest_marker("slow") is None))
-    longest = [item for item in items if item.name in LONGEST]
-    if len(longest) == 2:
-        items.remove(longest[1])
-        items.insert((len(items) + 1) // 2, longest[1])  # xdist gives the first worker len // 2 items
+    """The whole-pipeline test first, then the other slow tests: `--dist worksteal` gives each of two workers a
+    contiguous half of this order, and a worker done with its half takes over the other's queue from its tail, so
+    the one long test runs beside everything else."""
+    items.sort(key=lambda item: (item.name != LONGEST, item.get_closest_marker("slow") is None))
 
 
 @pytest.fixture(autouse=True)

@@ -204,41 +204,24 @@ def default_pipeline(root):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # the default, then a small study: ~8 min on 2 quiet cores
-def test_the_default_pipeline_then_make_study_fill_every_cell(tmp_path):
-    from tests.pipeline.project import run
-
+@pytest.mark.timeout(2400)  # the default, its fresh clone, then a small study: ~12 min on 2 quiet cores
+def test_the_default_pipeline_reruns_from_a_fresh_clone_then_make_study_fills_every_cell(tmp_path):
+    """`make repro` in a tiny project; a fresh clone of its committed result reruns every stage and writes the same
+    reports; then `make study` in the project runs every planned experiment and leaves no gap. One test, so the
+    default pipeline runs once for both checks (it is the suite's largest cost)."""
     project = default_pipeline(tmp_path / "proj")
-    # `make study`: every planned experiment runs and writes the run its cell names; no gap is left.
-    plan = run(["avemo", "study", "--dry"], project).stdout
-    assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "tune_audio_study" in plan
-    assert "tune_audio_loso@4" in plan and "train_audio_loso_searched@0" in plan  # nested: each fold's own search
-    assert (project / "reports" / "details" / "explain" / "background.pt").exists()  # explain ran in the default
-    study = run(["avemo", "study"], project).stdout
-    text = (project / "reports" / "results.md").read_text()
-    assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]
-    assert "- audio, searched in its fold minus the hand-set recipe, paired by fold: " in text
-    assert "**study-audio: the history.** Best validation UA (selection half) as trials were added: " in text
-    store = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
-    ids = {r.info.run_id[:8] for r in store.search_runs([e.experiment_id for e in store.search_experiments()],
-                                                        max_results=5000)}
-    assert set(re.findall(r"\] `([0-9a-f]{8})`", text)) <= ids
-    assert "study: 0 stage(s) to run" in run(["avemo", "study", "--dry"], project).stdout  # done: nothing left
-    assert "Running stage 'study/dvc.yaml:train_audio@cnn-clip3s-clean'" in study
+    a_fresh_clone_reruns_every_stage_and_writes_the_same_reports(project, tmp_path / "clone")
+    make_study_fills_every_cell(project)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)  # the default twice: ~6 min on 2 quiet cores
-def test_a_fresh_clone_of_the_default_reruns_every_stage_and_writes_the_same_reports(tmp_path):
+def a_fresh_clone_reruns_every_stage_and_writes_the_same_reports(project, clone):
     """A fresh clone of the committed result (git's files only: no DVC cache, no MLflow store) runs every
     stage again, so its store holds every run its report names; none is skipped as "didn't change"."""
     from tests.pipeline.project import run
 
-    project = default_pipeline(tmp_path / "proj")
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "pipeline run"], project)
-    clone = tmp_path / "clone"
-    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    run(["git", "clone", "-q", str(project), str(clone)], project.parent)
     again = run(["dvc", "repro"], clone)
     log = again.stdout + again.stderr
     stages = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
@@ -254,6 +237,27 @@ def test_a_fresh_clone_of_the_default_reruns_every_stage_and_writes_the_same_rep
     committed = run(["git", "ls-files", "reports"], project).stdout.split()
     differ = [path for path in committed if masked(project / path) != masked(clone / path)]
     assert "reports/results.md" in committed and not differ, differ
+
+
+def make_study_fills_every_cell(project):
+    """`make study`: every planned experiment runs and writes the run its cell names; no gap is left."""
+    from tests.pipeline.project import run
+
+    plan = run(["avemo", "study", "--dry"], project).stdout
+    assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "tune_audio_study" in plan
+    assert "tune_audio_loso@4" in plan and "train_audio_loso_searched@0" in plan  # nested: each fold's own search
+    assert (project / "reports" / "details" / "explain" / "background.pt").exists()  # explain ran in the default
+    study = run(["avemo", "study"], project).stdout
+    text = (project / "reports" / "results.md").read_text()
+    assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]
+    assert "- audio, searched in its fold minus the hand-set recipe, paired by fold: " in text
+    assert "**study-audio: the history.** Best validation UA (selection half) as trials were added: " in text
+    store = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    ids = {r.info.run_id[:8] for r in store.search_runs([e.experiment_id for e in store.search_experiments()],
+                                                        max_results=5000)}
+    assert set(re.findall(r"\] `([0-9a-f]{8})`", text)) <= ids
+    assert "study: 0 stage(s) to run" in run(["avemo", "study", "--dry"], project).stdout  # done: nothing left
+    assert "Running stage 'study/dvc.yaml:train_audio@cnn-clip3s-clean'" in study
 
 
 RUN_NAMES = re.compile(rb"[0-9a-f]{32}|`[0-9a-f]{8}`|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{4}|Z)?|"
