@@ -1,9 +1,12 @@
 """A search's record on constructed trials whose history, ranking and important knob are known."""
 
+from pathlib import Path
+
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from avemo.handover import SearchRecord
 from avemo.tuning.history import best_after, rank_correlations, search_record
 from avemo.tuning.study import judged_from, make_pruner
 
@@ -49,6 +52,8 @@ def test_the_record_names_the_knob_that_decides_and_keeps_every_trial_with_its_r
     record = search_record(constructed_study(), epochs=3, judged_from=1)
     assert list(record["importances"]) == ["lr", "pooling"] and record["importances"]["lr"] > 0.6
     assert record == search_record(constructed_study(), epochs=3, judged_from=1)  # seeded: the same figures
+    typed = SearchRecord.parse(record, Path("search.json"))  # what the report reads back, as the tune stage wrote it
+    assert typed.ranking.judged_from_epoch == 1 and typed.best_after[-1].best_trial == 9
     rows = record["trials"]
     assert [r["state"] for r in rows] == ["complete"] * 10 + ["pruned"]
     assert rows[10] == {"trial": 10, "state": "pruned", "value": None, "epochs_run": 2, "hand_set": False,

@@ -18,9 +18,10 @@ def stage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", required=True, help="the DVC stage name, recorded as a tag")
 
 
-def figures(p: argparse.ArgumentParser, details: str = "folder: details.json, predictions, plot tables") -> None:
+def figures(p: argparse.ArgumentParser, details: str = "folder: details.json, predictions, plot tables",
+            metrics: str = "headline figures with intervals (DVC metrics)") -> None:
     """Where a stage's headline figures (a DVC metrics file) and its details go."""
-    p.add_argument("--metrics", type=Path, required=True, help="headline figures with intervals (DVC metrics)")
+    p.add_argument("--metrics", type=Path, required=True, help=metrics)
     p.add_argument("--details", type=Path, required=True, help=details)
 
 

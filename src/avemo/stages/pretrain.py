@@ -23,7 +23,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     options.data(p, video="video folder (pairs come from the train role)", video_required=True)
     options.best(p, what="the encoders' architecture as it chose")
     p.add_argument("--out", type=Path, required=True, help="folder for audio.pt, video.pt")
-    options.figures(p, details="folder: details.json, plot tables")
+    options.figures(p, details="folder: details.json, plot tables", metrics="headline figures (DVC metrics)")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
