@@ -7,7 +7,8 @@ over the seeds. Outside the pipeline (no MLflow run): docs/recipe.md records wha
     python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [OVERRIDES_JSON] [AUDIO_VARIANT_DIR]
     python scripts/loso_joins.py . 0,1,2,3,4 0,1,2 2 '{"models.audio.pooling": "stats"}'
 
-PROJECT after `make repro` and `dvc repro study/dvc.yaml:split_loso`; fold 4 is the fixed split.
+PROJECT after `make repro` and the study's LOSO split (study/dvc.yaml:split_loso's command); fold 4 is the
+fixed split. Test-session figures: they choose nothing (docs/recipe.md).
 """
 import json
 import sys

@@ -11,7 +11,7 @@ DEEP = {"audio": ("train_audio_best", "audio, best searched model"), "video": ("
         "fusion": ("train_fusion_best", "audio + video two-stream, best searched")}
 ROWS = [row for family, deep in DEEP.items()
         for row in [(f"baseline-{project_reference(family).name}", f"{project_reference(family).description} (reference)"),
-                    *((f"baseline-{r.name}", r.description + (" (the field's" if r.field else " (") + " reference)")
+                    *((f"baseline-{r.name}", r.description + (" (the field's reference)" if r.field else " (reference)"))
                       for r in compared_references(family)),
                     deep]]
 

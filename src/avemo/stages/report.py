@@ -35,8 +35,12 @@ def run(args: argparse.Namespace, params: Params) -> None:
     from avemo.report import build_report
     from avemo.stages.show import console
 
-    tune = {path.stem: SearchSummary.read(path) for path in [*args.tune, *args.study_tune] if path.exists()}
-    records = {stem: SearchRecord.read(record) for stem in tune if (record := search_record(stem, args)).exists()}
+    choices = [path for path in [*args.tune, *args.study_tune] if path.exists()]
+    tune = {path.stem: SearchSummary.read(path) for path in choices}
+    # a search's record (history, importances, rank correlations) lies in its figures folder, named after its
+    # choice file: reports/tune/<stem>/search.json
+    records = {path.stem: SearchRecord.read(record) for path in choices
+               if (record := path.with_suffix("") / "search.json").exists()}
     nested_paths = args.nested_tune if args.nested_tune is not None else [
         Path(f"reports/tune/loso-audio-{k}.json") for k in params.study.search.loso.folds]
     nested = {int(path.stem.rsplit("-", 1)[1]): SearchSummary.read(path) for path in nested_paths if path.exists()}
@@ -48,9 +52,3 @@ def run(args: argparse.Namespace, params: Params) -> None:
     console.print(f"report: {args.out} (figures in {args.figures}); "
                   + (f"{gaps} cell(s) wait for their runs: `make study` fills them" if gaps else "no gap"), markup=False)
 
-
-def search_record(stem: str, args: argparse.Namespace) -> Path:
-    """A search's record (history, importances, rank correlations) lies in its figures folder, named after its
-    choice file: reports/tune/<stem>/search.json."""
-    choice = next(p for p in [*args.tune, *args.study_tune] if p.stem == stem)
-    return choice.with_suffix("") / "search.json"
