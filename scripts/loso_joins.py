@@ -4,8 +4,13 @@ pipeline's reference, fit as `baseline_loso@egemaps` fits it), and two ways to j
 probabilities ("mean"; "weighted": the weight chosen on the fold's validation session). Test UA per fold, the CNN's
 over the seeds. Outside the pipeline (no MLflow run): docs/recipe.md records what it measured.
 
-    python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [OVERRIDES_JSON] [AUDIO_VARIANT_DIR]
+    python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [OVERRIDES_JSON] [AUDIO_VARIANT_DIR] [WARP]
     python scripts/loso_joins.py . 0,1,2,3,4 0,1,2 2 '{"models.audio.pooling": "stats"}'
+
+WARP (e.g. 1.15) replaces the training split's augmentation (enable it in OVERRIDES, shift and rotation 0) by a
+vocal-tract-length-style warp of the frequency axis: each training item's mel rows resampled as if every frequency
+were scaled by a factor drawn log-uniformly in [1/WARP, WARP] (other speakers' pitch and formants, Jaitly and Hinton
+2013), the usual remedy for a corpus with few training speakers.
 
 PROJECT after `make repro` and the study's LOSO split (study/dvc.yaml:split_loso's command); fold 4 is the
 fixed split. Test-session figures: they choose nothing (docs/recipe.md).
@@ -14,12 +19,14 @@ import json
 import sys
 from pathlib import Path
 
+import librosa
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import avemo.data.datasets
 from avemo.baselines import fit_reference, read_egemaps
 from avemo.labels import class_set
 from avemo.metrics import classification_metrics
@@ -34,6 +41,8 @@ torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 audio_dir = Path(sys.argv[6]) if len(sys.argv) > 6 else root / "data/processed/audio/full-raw"
 base = load_params(root / "params.yaml").override(overrides)
+max_warp = float(sys.argv[7]) if len(sys.argv) > 7 else None
+sample_rate = json.loads((audio_dir / "meta.json").read_text())["sample_rate"]
 egemaps = read_egemaps(root / "data/processed/egemaps/full-raw")
 ref = REFERENCES["egemaps"]
 out = {}
@@ -45,6 +54,21 @@ def forward(model, dataset, fn):
         xs = torch.stack([dataset[i][0] for i in range(len(dataset))])
         return torch.cat([fn(xs[i:i + 64]) for i in range(0, len(xs), 64)]).numpy()
 
+
+def warp_frequency(x, _params):
+    """Resample the mel rows of `x` (1, bands, frames) at f / alpha: content at f moves to alpha * f."""
+    bands = x.shape[-2]
+    centres = librosa.mel_frequencies(bands + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1]
+    alpha = float(np.exp(torch.empty(()).uniform_(-np.log(max_warp), np.log(max_warp)).item()))
+    source = np.interp(centres / alpha, centres, np.arange(bands))  # fractional source row per output row
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, bands - 1)
+    w = torch.from_numpy(source - low).to(x.dtype)[:, None]
+    return x[..., low, :] * (1 - w) + x[..., high, :] * w
+
+
+if max_warp:
+    avemo.data.datasets.augment = warp_frequency
 
 for fold in folds:
     splits = root / ("data/interim/splits_loso.parquet" if fold < 4 else "data/interim/splits.parquet")
