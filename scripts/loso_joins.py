@@ -1,22 +1,27 @@
 """Issue 33's probe: per leave-one-session-out fold, the audio CNN alone, eGeMAPS + logistic regression (the
-pipeline's reference, fit as `baseline_loso@egemaps` fits it), and two ways to join them: a logistic regression on
-[eGeMAPS, the CNN's embedding] fit on the training clips ("stacked"), and the mean of the two models' class
-probabilities ("mean"; "weighted": the weight chosen on the fold's validation session). Test UA per fold, the CNN's
-over the seeds. Outside the pipeline (no MLflow run): docs/recipe.md records what it measured.
+pipeline's reference, fit as `baseline_loso@egemaps` fits it), and ways to join them: a logistic regression on
+[eGeMAPS, the CNN's embedding] fit on the training clips ("stacked"), the mean of the two models' class
+probabilities ("mean"; "weighted": the weight chosen on the fold's validation session) and, with --crossfit, a
+logistic regression on [eGeMAPS, the CNN's log-probabilities] fit on answers the CNN did not train on ("crossfit":
+each training session answered by a CNN trained on the fold's other training sessions, so the head learns how far
+the CNN carries to new speakers; the test clips answered by the CNN trained on all of them). Test UA per fold, the
+CNN's over the seeds. Outside the pipeline (no MLflow run): docs/recipe.md records what it measured.
 
-    python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [OVERRIDES_JSON] [AUDIO_VARIANT_DIR] [WARP]
-    python scripts/loso_joins.py . 0,1,2,3,4 0,1,2 2 '{"models.audio.pooling": "stats"}'
+    python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [--set JSON] [--variant DIR] [--warp W] [--crossfit]
+    python scripts/loso_joins.py . 0,1,2,3,4 0,1,2 2 --set '{"models.audio.pooling": "stats"}'
 
-WARP (e.g. 1.15) replaces the training split's augmentation (enable it in OVERRIDES, shift and rotation 0) by a
+--warp W (e.g. 1.15) replaces the training split's augmentation (enable it with --set, shift and rotation 0) by a
 vocal-tract-length-style warp of the frequency axis: each training item's mel rows resampled as if every frequency
-were scaled by a factor drawn log-uniformly in [1/WARP, WARP] (other speakers' pitch and formants, Jaitly and Hinton
+were scaled by a factor drawn log-uniformly in [1/W, W] (other speakers' pitch and formants, Jaitly and Hinton
 2013), the usual remedy for a corpus with few training speakers.
 
 PROJECT after `make repro` and the study's LOSO split (study/dvc.yaml:split_loso's command); fold 4 is the
 fixed split. Test-session figures: they choose nothing (docs/recipe.md).
 """
+import argparse
 import json
-import sys
+import shutil
+import tempfile
 from pathlib import Path
 
 import librosa
@@ -34,14 +39,23 @@ from avemo.params import load_params
 from avemo.references import REFERENCES
 from avemo.training.recipe import StageData, build_datasets, model_spec, train_and_answer
 
-root = Path(sys.argv[1])
-folds = [int(f) for f in sys.argv[2].split(",")]
-seeds = [int(s) for s in sys.argv[3].split(",")]
-torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
-overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
-audio_dir = Path(sys.argv[6]) if len(sys.argv) > 6 else root / "data/processed/audio/full-raw"
-base = load_params(root / "params.yaml").override(overrides)
-max_warp = float(sys.argv[7]) if len(sys.argv) > 7 else None
+cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+cli.add_argument("project", type=Path)
+cli.add_argument("folds", type=lambda v: [int(f) for f in v.split(",")])
+cli.add_argument("seeds", type=lambda v: [int(s) for s in v.split(",")])
+cli.add_argument("threads", type=int)
+cli.add_argument("--set", type=json.loads, default={}, help="params overrides, a JSON object")
+cli.add_argument("--variant", type=Path, help="an audio variant folder (default: the project's full-raw)")
+cli.add_argument("--warp", type=float, help="the largest frequency scale factor of the training items' warp")
+cli.add_argument("--crossfit", action="store_true", help="also the cross-fitted head (one CNN per training session)")
+args = cli.parse_args()
+root, folds, seeds, max_warp = args.project, args.folds, args.seeds, args.warp
+torch.set_num_threads(args.threads)
+audio_dir = args.variant or root / "data/processed/audio/full-raw"
+base = load_params(root / "params.yaml").override(args.set)
+# The loop resumes a `last.pt` whose config, architecture and training size match, and an augmentation or another
+# variant of the same shape changes none of them: every invocation trains in resume folders of its own.
+scratch = Path(tempfile.mkdtemp(prefix="loso-joins-"))
 sample_rate = json.loads((audio_dir / "meta.json").read_text())["sample_rate"]
 egemaps = read_egemaps(root / "data/processed/egemaps/full-raw")
 ref = REFERENCES["egemaps"]
@@ -53,6 +67,23 @@ def forward(model, dataset, fn):
     with torch.no_grad():
         xs = torch.stack([dataset[i][0] for i in range(len(dataset))])
         return torch.cat([fn(xs[i:i + 64]) for i in range(0, len(xs), 64)]).numpy()
+
+
+def probabilities(model, dataset):
+    return torch.softmax(torch.from_numpy(forward(model, dataset, model)), 1).numpy()
+
+
+def out_of_fold(params, data, plain_train, seed, fold):
+    """The CNN's class probabilities on each training session's clips, from a CNN trained on the others."""
+    sessions = data.train.items["session"].to_numpy()
+    answered = plain_train.items["session"].to_numpy()
+    P = np.zeros((len(plain_train), len(data.train.classes)))
+    for s in np.unique(sessions):
+        t = train_and_answer(model_spec("audio", params, data), params, data, seed,
+                             scratch / f"{fold}-{seed}-without-{s}", data.test, torch.device("cpu"),
+                             train_set=data.train.restricted(sessions != s))
+        P[answered == s] = probabilities(t.model, plain_train.restricted(answered == s))
+    return P
 
 
 def warp_frequency(x, _params):
@@ -83,11 +114,12 @@ for fold in folds:
     reference = fit_reference(G["train"], y["train"], ref, params.baseline)
     P_ref = {r: reference.predict_proba(G[r]) for r in ("val", "test")}
     ua = lambda r, p: classification_metrics(y[r], p.argmax(1), classes)["ua"]  # noqa: E731
-    row = {"reference": ua("test", P_ref["test"]), "cnn": [], "stacked": [], "mean": [], "weighted": [], "w": []}
+    row = {"reference": ua("test", P_ref["test"]), "cnn": [], "stacked": [], "mean": [], "weighted": [], "w": [],
+           **({"crossfit": []} if args.crossfit else {})}
     for seed in seeds:
-        t = train_and_answer(model_spec("audio", params, data), params, data, seed, Path(f"/tmp/loso-joins-{fold}-{seed}"),
+        t = train_and_answer(model_spec("audio", params, data), params, data, seed, scratch / f"{fold}-{seed}",
                              data.test, torch.device("cpu"))
-        P = {r: torch.softmax(torch.from_numpy(forward(t.model, sets[r], t.model)), 1).numpy() for r in ("val", "test")}
+        P = {r: probabilities(t.model, sets[r]) for r in ("val", "test")}
         E = {r: forward(t.model, sets[r], t.model.embed) for r in sets}
         row["cnn"].append(ua("test", P["test"]))
         head = make_pipeline(StandardScaler(), LogisticRegression(C=params.baseline.egemaps.C, max_iter=5000,
@@ -100,6 +132,13 @@ for fold in folds:
         w = float(grid[int(np.argmax([ua("val", w * P["val"] + (1 - w) * P_ref["val"]) for w in grid]))])
         row["w"].append(w)
         row["weighted"].append(ua("test", w * P["test"] + (1 - w) * P_ref["test"]))
+        if args.crossfit:
+            head = make_pipeline(StandardScaler(), LogisticRegression(C=params.baseline.egemaps.C, max_iter=5000,
+                                                                      class_weight="balanced"))
+            oof = out_of_fold(params, data, sets["train"], seed, fold)
+            head.fit(np.hstack([G["train"], np.log(oof + 1e-6)]), y["train"])
+            row["crossfit"].append(ua("test", head.predict_proba(np.hstack([G["test"], np.log(P["test"] + 1e-6)]))))
     out[fold] = row
     print(fold, " ".join(f"{k} {np.mean(v):.3f}" for k, v in row.items()), flush=True)
 print(json.dumps(out))
+shutil.rmtree(scratch)
