@@ -53,10 +53,13 @@ root, folds, seeds, max_warp = args.project, args.folds, args.seeds, args.warp
 torch.set_num_threads(args.threads)
 audio_dir = args.variant or root / "data/processed/audio/full-raw"
 base = load_params(root / "params.yaml").override(args.set)
+meta = json.loads((audio_dir / "meta.json").read_text())
+sample_rate = meta["sample_rate"]
+if max_warp is not None and (max_warp <= 1 or meta["spectrogram"]["kind"] != "mel"):
+    cli.error(f"--warp needs a factor above 1 and a mel variant (got {max_warp} on {meta['spectrogram']['kind']} rows)")
 # The loop resumes a `last.pt` whose config, architecture and training size match, and an augmentation or another
 # variant of the same shape changes none of them: every invocation trains in resume folders of its own.
 scratch = Path(tempfile.mkdtemp(prefix="loso-joins-"))
-sample_rate = json.loads((audio_dir / "meta.json").read_text())["sample_rate"]
 egemaps = read_egemaps(root / "data/processed/egemaps/full-raw")
 ref = REFERENCES["egemaps"]
 out = {}
