@@ -26,12 +26,14 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import avemo.data.datasets
+from avemo.data.datasets import model_input
 from avemo.baselines import fit_reference, read_egemaps
 from avemo.labels import class_set
 from avemo.metrics import classification_metrics
@@ -48,6 +50,10 @@ cli.add_argument("--set", type=json.loads, default={}, help="params overrides, a
 cli.add_argument("--variant", type=Path, help="an audio variant folder (default: the project's full-raw)")
 cli.add_argument("--warp", type=float, help="the largest frequency scale factor of the training items' warp")
 cli.add_argument("--crossfit", action="store_true", help="also the cross-fitted head (one CNN per training session)")
+cli.add_argument("--refit", action="store_true",
+                 help="train every arm on the training and validation sessions (the validation session kept as val)")
+cli.add_argument("--cmn", action="store_true",
+                 help="subtract each item's own mean over time from every band (every role, at load time)")
 args = cli.parse_args()
 root, folds, seeds, max_warp = args.project, args.folds, args.seeds, args.warp
 torch.set_num_threads(args.threads)
@@ -101,11 +107,24 @@ def warp_frequency(x, _params):
     return x[..., low, :] * (1 - w) + x[..., high, :] * w
 
 
+def utterance_mean_removed(db, floor, ceiling, crop_ratio):
+    """The model's input with each band's mean over the item's own frames removed (cepstral mean normalisation
+    on log-mel rows): level and timbre go, the contours' movements stay."""
+    x = model_input(db, floor, ceiling, crop_ratio)
+    return x - x.mean(dim=-1, keepdim=True)
+
+
 if max_warp:
     avemo.data.datasets.augment = warp_frequency
+if args.cmn:
+    avemo.data.datasets.model_input = utterance_mean_removed
 
 for fold in folds:
     splits = root / ("data/interim/splits_loso.parquet" if fold < 4 else "data/interim/splits.parquet")
+    if args.refit:
+        table = pd.read_parquet(splits)
+        splits = scratch / f"refit-{fold}.parquet"
+        pd.concat([table, table[table["role"] == "val"].assign(role="train")]).to_parquet(splits, index=False)
     params = base.override({"train.fold": fold if fold < 4 else 0})
     classes = class_set(params.labels)
     where = StageData(audio_dir, None, splits)
@@ -116,8 +135,11 @@ for fold in folds:
     G = {r: egemaps.loc[d.items["clip_id"]].to_numpy(np.float64) for r, d in sets.items()}
     reference = fit_reference(G["train"], y["train"], ref, params.baseline)
     P_ref = {r: reference.predict_proba(G[r]) for r in ("val", "test")}
+    svm = fit_reference(G["train"], y["train"], REFERENCES["egemaps_svm"], params.baseline)
     ua = lambda r, p: classification_metrics(y[r], p.argmax(1), classes)["ua"]  # noqa: E731
-    row = {"reference": ua("test", P_ref["test"]), "cnn": [], "stacked": [], "mean": [], "weighted": [], "w": [],
+    row = {"reference": ua("test", P_ref["test"]),
+           "svm": classification_metrics(y["test"], svm.predict(G["test"]), classes)["ua"], "cnn": [], "stacked": [], "mean": [], "product": [],
+           "weighted": [], "w": [],
            **({"crossfit": []} if args.crossfit else {})}
     for seed in seeds:
         t = train_and_answer(model_spec("audio", params, data), params, data, seed, scratch / f"{fold}-{seed}",
@@ -131,6 +153,7 @@ for fold in folds:
         row["stacked"].append(classification_metrics(y["test"], head.predict(np.hstack([G["test"], E["test"]])),
                                                      classes)["ua"])
         row["mean"].append(ua("test", (P["test"] + P_ref["test"]) / 2))
+        row["product"].append(ua("test", np.log(P["test"] + 1e-9) + np.log(P_ref["test"] + 1e-9)))
         grid = np.linspace(0, 1, 11)
         w = float(grid[int(np.argmax([ua("val", w * P["val"] + (1 - w) * P_ref["val"]) for w in grid]))])
         row["w"].append(w)

@@ -182,7 +182,7 @@ QUICK = {"synth": {"dialogues_per_session": 2},  # pre-training pairs another di
                   "fusion": {"trials": 2, "epochs": 1}},
          "pretrain": {"loop": {"epochs": 1}, "efficiency": {"fractions": [0.5, 1.0], "loop": {"epochs": 1}}},
          "explain": {"clips_per_class": 2, "background_per_class": 2, "steps": 4, "repeats": 1},
-         "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0],
+         "study": {"models": ["cnn"], "grid_variants": ["clip3s-clean"], "loso_folds": [0], "refit_folds": [0, 4],
                    "search": {"audio": {"trials": 3, "epochs": 1}, "fusion": {"trials": 2, "epochs": 1},
                               "loso": {"trials": 2, "epochs": 1, "folds": [0, 4]}, "workers": 1}}}
 
@@ -246,11 +246,14 @@ def make_study_fills_every_cell(project):
     plan = run(["avemo", "study", "--dry"], project).stdout
     assert "train_audio@cnn-clip3s-clean" in plan and "train_fusion_loso@0" in plan and "tune_audio_study" in plan
     assert "tune_audio_loso@4" in plan and "train_audio_loso_searched@0" in plan  # nested: each fold's own search
+    assert "train_audio_joined_loso@4" in plan and "baseline_refit_loso@egemaps_svm-0" in plan  # final fits
     assert (project / "reports" / "details" / "explain" / "background.pt").exists()  # explain ran in the default
     study = run(["avemo", "study"], project).stdout
     text = (project / "reports" / "results.md").read_text()
     assert "gap:" not in text, [line for line in text.splitlines() if "gap:" in line]
     assert "- audio, searched in its fold minus the hand-set recipe, paired by fold: " in text
+    assert ("- audio joined with eGeMAPS + logistic regression, fit on train + val, minus eGeMAPS + logistic "
+            "regression, fit on train + val, paired by fold: ") in text
     assert "**study-audio: the history.** Best validation UA (selection half) as trials were added: " in text
     store = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     ids = {r.info.run_id[:8] for r in store.search_runs([e.experiment_id for e in store.search_experiments()],

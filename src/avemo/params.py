@@ -274,6 +274,7 @@ class Train(Section):
     threads: int = Field(2, ge=1)  # intra-op threads: the count changes the weights, so it is part of the recipe
     seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1)
     fold: int = Field(0, ge=0)
+    refit: bool = False  # fit on the train and val roles (data/splits.refit_roles): final fits only, never a search
     fusion_init: FusionInit = "branches"
     crop_ratio: float = Field(0.0, ge=0, lt=1)  # drop this top share of frequency rows at load time
     balance: Balance = Field(default_factory=Balance)
@@ -450,8 +451,16 @@ class Study(Section):
     models: tuple[str, ...] = ("cnn", "cnn_lstm", "cnn_rnn")  # the study's Table 1: every model (KINDS) ...
     grid_variants: tuple[Variant, ...] = VARIANTS  # ... on each of DS I-IV
     loso_folds: tuple[int, ...] = (0, 1, 2, 3)  # fold 4 (test Session 5, validate 4) is the fixed split
+    refit_folds: tuple[int, ...] = (0, 1, 2, 3, 4)  # the final-fit rows (train.refit): every fold, fold 4 too
     three_classes: str = "paper3"  # the label set of the 3-class rows
     search: StudySearches = Field(default_factory=StudySearches)
+
+    @model_validator(mode="after")
+    def _refit_rows_fill_the_folds(self) -> "Study":
+        if tuple(self.refit_folds) != (*self.loso_folds, 4):
+            raise ValueError(f"refit_folds must be loso_folds and the fixed split's fold 4, {[*self.loso_folds, 4]} "
+                             f"(the report's columns), not {list(self.refit_folds)}")
+        return self
 
     @field_validator("models")
     @classmethod

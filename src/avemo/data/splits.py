@@ -62,6 +62,15 @@ def make_splits(utterances: pd.DataFrame, scheme: str, test_session: int = 5, va
     raise ValueError(f"split.scheme must be 'fixed', 'loso' or 'random', not {scheme!r}")
 
 
+def refit_roles(splits: pd.DataFrame) -> pd.DataFrame:
+    """The roles of a final fit (`train.refit`): the validation session's utterances also join the training role,
+    as sklearn's refit does once the choices are made, so the final model learns from every speaker the test
+    session does not hold. They stay in the val role too, where the loop records them; that record is then on
+    training items and chooses nothing (the loop keeps its last weights; only a search's ranking uses val, and a
+    search never refits). The test role is untouched, so answers still pair with any model of the same fold."""
+    return pd.concat([splits, splits[splits["role"] == "val"].assign(role="train")], ignore_index=True)
+
+
 def speakers_in_two_roles(splits: pd.DataFrame) -> pd.DataFrame:
     """(fold, speaker) pairs that appear in more than one role: empty for a sound split."""
     roles = splits.groupby(["fold", "speaker"])["role"].nunique()

@@ -1,6 +1,6 @@
 """`baseline`: a reference beside the deep models, one row of references.REFERENCES (a linear model or an SVM).
 
-Fit on the training role, answer the test role; one MLflow run in the experiment of the deep
+Fit on the training role (with `train.refit`, the validation session too), answer the test role; one MLflow run in the experiment of the deep
 models it stands beside; the metrics file of a training stage (a single deterministic fit: its
 interval is over the test items alone); the fitted scikit-learn pipeline as a DVC output
 (`joblib.load` gives it back), so a fresh clone refits it.
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     import pandas as pd
 
     from avemo.baselines import run_reference
+    from avemo.data.splits import refit_roles
     from avemo.labels import class_set
     from avemo.stages.frame import Frame, write_plot_tables
     from avemo.stages.show import print_figures
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, params: Params) -> None:
     frame = Frame(args.stage, params, [args.audio, video, table, args.splits])
     classes = class_set(params.labels)
     t = params.train
-    splits = pd.read_parquet(args.splits)
+    splits = refit_roles(pd.read_parquet(args.splits)) if t.refit else pd.read_parquet(args.splits)
     result = run_reference(reference, args.audio, video, egemaps, pd.read_parquet(args.utterances), splits, classes,
                            t.fold, t.missing_video, params.baseline)
     y_true, y_pred = result["test_predictions"]
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace, params: Params) -> None:
                           params={"reference": reference.name, "family": reference.family, "model": reference.model,
                                   "features": "+".join(reference.features), "n_features": result["n_features"],
                                   "baseline": params.baseline.model_dump(), "fold": t.fold,
-                                  "missing_video": t.missing_video, "labels.set": params.labels.set},
+                                  "missing_video": t.missing_video, "refit": t.refit,
+                                  "labels.set": params.labels.set},
                           datasets=datasets) as run:
         mlflow.log_metrics({"val_ua": result["val"]["ua"], "val_wa": result["val"]["wa"]})
         log_evaluation(result["test"], classes, [])

@@ -3,7 +3,9 @@
 The method: build the fold's train, val and test roles (balancing and augmentation on the train
 role only); for each seed, start the model (fusion: from the same seed's trained audio and video
 models, as the study did, or from the sync pre-trained encoders), train it with the one loop and
-answer every test item; keep the seed with the best validation UA (the test split never chooses);
+answer every test item (`--join`: the network's probabilities multiplied with those of eGeMAPS + logistic
+regression fit on the same training items, avemo/joined.py); keep the seed with the best validation UA (the
+test split never chooses);
 report each figure as the mean over seeds with a 95 % interval over test items and seeds. One
 MLflow parent run, a child run per seed. A killed stage resumes: finished seeds are kept, the
 interrupted one continues from its last epoch. Under `torchrun` every rank trains its shard and
@@ -29,6 +31,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     options.figures(p)
     options.branch_inits(p)
     options.best(p)
+    p.add_argument("--join", help="audio: join the network with this eGeMAPS reference (a product of experts; "
+                                   "needs --egemaps)")
+    p.add_argument("--egemaps", type=Path, help="the egemaps stage's folder (--join)")
 
 
 def run(args: argparse.Namespace, params: Params) -> None:
@@ -53,9 +58,17 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
     from avemo.training.recipe import StageData, build_datasets, model_spec
 
     inits = {"init_audio": args.init_audio, "init_video": args.init_video, "init_pretrained": args.init_pretrained}
-    frame = Frame(args.stage, params, [args.audio, args.video, args.splits, *inits.values()])
+    if args.join and (args.family != "audio" or args.egemaps is None):
+        raise ValueError(f"--join {args.join}: joins an audio network (--family audio) and needs --egemaps")
+    table = args.egemaps / "features.parquet" if args.join else None
+    frame = Frame(args.stage, params, [args.audio, args.video, args.splits, table, *inits.values()])
     device = frame.device()
     data = build_datasets(args.family, params, StageData(args.audio, args.video, args.splits), class_set(params.labels))
+    joined = None
+    if args.join:
+        from avemo.joined import join_reference
+
+        joined, data = join_reference(args.join, args.egemaps, data, params.baseline)
     spec = model_spec(args.family, params, data)
     seeds = list(params.train.seeds)
     rank, world = rank_and_world()
@@ -63,19 +76,21 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
         write_skipped_items(frame, args.details / "skipped.csv", args.stage, data)
     else:
         torch.distributed.barrier()  # rank 0 sets the resume folder up first
-    resume = frame.resume(args.family, spec.to_dict(), params.yaml_values(["labels", "train", "models"]))
+    resume = frame.resume(args.family, spec.to_dict(), params.yaml_values(["labels", "train", "models"]), args.join)
     if rank == 0 and world > 1:
         torch.distributed.barrier()
     tracked = rank == 0
-    job = SeedJob(args, params, data, spec, frame, resume, device, tracked, inits)
-    data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video)
+    job = SeedJob(args, params, data, spec, frame, resume, device, tracked, inits, joined)
+    data_tags, datasets = frame.data_record(args.audio, args.splits, params.train.fold, video=args.video, egemaps=table)
     run_context = frame.mlflow_run(
         args.family, resume, device=device,
-        tags={**data_tags, "items_train": len(data.train), "items_val": len(data.val), "items_test": len(data.test)},
+        tags={**data_tags, "items_train": len(data.train), "items_val": len(data.val), "items_test": len(data.test),
+              "fit_roles": "train+val" if params.train.refit else "train"},
         params={"family": args.family, "model": spec.audio.kind if spec.audio else "c3d", "variant": args.audio.name,
                 "classes": ",".join(spec.classes), "seeds": ",".join(map(str, seeds)), "world_size": world,
                 **params.yaml_values(["labels.set", "train", "models"]),
-                "init_audio": str(args.init_audio or ""), "init_video": str(args.init_video or "")},
+                "init_audio": str(args.init_audio or ""), "init_video": str(args.init_video or ""),
+                "join": args.join or "", **({"baseline.egemaps": params.baseline.egemaps.model_dump()} if joined else {})},
         datasets=datasets) if tracked else nullcontext()
     with run_context as parent:
         results = {seed: resume.read(f"seed-{seed}") or job.train_seed(seed) for seed in seeds}
@@ -83,6 +98,10 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
         if not tracked:
             return None
         keep_models(resume, args.model_dir, seeds, chosen)
+        if joined:  # the joined model is each seed's network with this reference (joblib.load gives it back)
+            import joblib
+
+            joblib.dump(joined.model, args.model_dir / "reference.joblib")
         predictions = Predictions(list(data.test.items["clip_id"]), results[chosen]["y_true"],
                                   [results[s]["y_pred"] for s in seeds], [str(s) for s in seeds], list(spec.classes))
         kept = results[chosen]
@@ -109,10 +128,10 @@ def write_skipped_items(frame, path: Path, stage: str, data) -> None:
 class SeedJob:
     """Everything one seed's training needs; `train_seed` is the seed's whole story."""
 
-    def __init__(self, args, params, data, spec, frame, resume, device, tracked, inits):
+    def __init__(self, args, params, data, spec, frame, resume, device, tracked, inits, joined=None):
         self.args, self.params, self.data, self.spec = args, params, data, spec
         self.frame, self.resume = frame, resume
-        self.device, self.tracked, self.inits = device, tracked, inits
+        self.device, self.tracked, self.inits, self.joined = device, tracked, inits, joined
 
     def train_seed(self, seed: int) -> dict:
         """Start the model from the seed, train it, answer the test items; the record is kept for resuming."""
@@ -135,6 +154,9 @@ class SeedJob:
                                        self.data.test, self.device, init,
                                        on_epoch=log_epoch if self.tracked else None, fingerprint=self.resume.key)
             history, y_true, y_pred = trained.history, trained.y_true, trained.y_pred
+            if self.joined:
+                network = classification_metrics(y_true, y_pred, list(self.spec.classes))
+                y_pred = self.joined.answer(trained.probabilities)
             if history.resumed_from > 0:
                 print(f"{stage}: seed {seed} resumed from epoch {history.resumed_from} "
                       f"(epochs 0-{history.resumed_from - 1} were saved before the interruption)", flush=True)
@@ -145,7 +167,8 @@ class SeedJob:
                 if history.resumed_from > 0:
                     mlflow.set_tag("resumed_from_epoch", history.resumed_from)
                 mlflow.log_metrics({"best_epoch": history.best_epoch, "best_val_ua": history.best_score,
-                                    "epochs_at_chance": stalled})
+                                    "epochs_at_chance": stalled,
+                                    **({"network_test_ua": network["ua"]} if self.joined else {})})
                 log_evaluation(test, list(self.spec.classes), history.epochs)
         record = {"seed": seed, "mlflow_run_id": run.info.run_id if self.tracked else "",
                   "best_epoch": history.best_epoch, "best_val_ua": history.best_score, "epochs_at_chance": stalled,

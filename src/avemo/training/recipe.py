@@ -16,6 +16,7 @@ import torch
 
 from avemo.data.balance import class_weights
 from avemo.data.datasets import AudioVisualDataset, SpectrogramDataset
+from avemo.data.splits import refit_roles
 from avemo.models.audio import audio_config
 from avemo.models.checkpoint import ModelSpec, read_checkpoint
 from avemo.models.fusion import FusionNet
@@ -41,11 +42,14 @@ class Splits:
 
 
 def build_datasets(family: str, params: Params, data: StageData, classes: list[str]) -> Splits:
-    """The train, val and test roles of the fold in `train.fold`; balancing and augmentation on train only."""
+    """The train, val and test roles of the fold in `train.fold` (`train.refit`: val joins train); balancing and
+    augmentation on train only."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, not {family!r}")
     t = params.train
     splits = pd.read_parquet(data.splits)
+    if t.refit:
+        splits = refit_roles(splits)
     if family == "audio":
         def make(role: str) -> SpectrogramDataset:
             return SpectrogramDataset(data.audio, splits, role, classes, t.fold, t.crop_ratio, t.augment, t.balance)
@@ -158,6 +162,7 @@ class Trained:
     history: History
     y_true: np.ndarray
     y_pred: np.ndarray
+    probabilities: np.ndarray  # (items, classes): what a join with another model multiplies
 
 
 def train_and_answer(spec: ModelSpec, params: Params, data: Splits, seed: int, resume_dir: Path,
@@ -175,4 +180,4 @@ def train_and_answer(spec: ModelSpec, params: Params, data: Splits, seed: int, r
         model.freeze_branches()
     history = fit(model, spec.family, params, data, seed, resume_dir, on_epoch, fingerprint, train_set)
     _, y_true, probabilities = predict(model, DataLoader(answer, batch_size=64), device)
-    return Trained(model, history, y_true, probabilities.argmax(axis=1))
+    return Trained(model, history, y_true, probabilities.argmax(axis=1), probabilities)

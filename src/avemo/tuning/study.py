@@ -279,6 +279,9 @@ def train_candidate(config: SearchConfig, params: Params, seed: int, folder: Pat
     from avemo.training.recipe import Splits, StageData, build_datasets, fusion_init, model_spec, train_and_answer
     from avemo.tuning.cost import cost
 
+    if params.train.refit:
+        raise ValueError("a search ranks its trials on the validation items: train.refit (which trains on them) "
+                         "is for final fits only")
     pin_torch(params.train.threads, params.compute.cpu_isa)
     d = config.data
     data = build_datasets(config.family, params, StageData(Path(d["audio"]), d["video"] and Path(d["video"]),
