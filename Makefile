@@ -20,10 +20,12 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 install: $(STAMP) $(PLOTS_PAGE)
 
 # torch first, pinned to the CPU wheel: an unpinned torch pulls a CUDA build of several GB.
-$(STAMP): pyproject.toml
+# Every other package at the version the committed dvc.lock was made with (constraints.txt): a table's bytes carry
+# its writer's version, so an unpinned install reproduces the numbers but not the lock.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,egemaps]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,egemaps]'
 	touch $(STAMP)
 
 $(PLOTS_PAGE): $(STAMP)
