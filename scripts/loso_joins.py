@@ -5,9 +5,13 @@ probabilities ("mean"; "weighted": the weight chosen on the fold's validation se
 logistic regression on [eGeMAPS, the CNN's log-probabilities] fit on answers the CNN did not train on ("crossfit":
 each training session answered by a CNN trained on the fold's other training sessions, so the head learns how far
 the CNN carries to new speakers; the test clips answered by the CNN trained on all of them). Test UA per fold, the
-CNN's over the seeds. Outside the pipeline (no MLflow run): docs/recipe.md records what it measured.
+CNN's over the seeds; "svm" is eGeMAPS + SVM, "product" the product of the two models' probabilities. --refit fits
+every arm on the training and validation sessions (data/splits.refit_roles, as `train.refit` does); --cmn removes
+each item's own mean over time from every band. Outside the pipeline (no MLflow run): docs/recipe.md records what it
+measured.
 
     python scripts/loso_joins.py PROJECT FOLDS SEEDS THREADS [--set JSON] [--variant DIR] [--warp W] [--crossfit]
+                                 [--refit] [--cmn]
     python scripts/loso_joins.py . 0,1,2,3,4 0,1,2 2 --set '{"models.audio.pooling": "stats"}'
 
 --warp W (e.g. 1.15) replaces the training split's augmentation (enable it with --set, shift and rotation 0) by a
@@ -33,8 +37,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import avemo.data.datasets
-from avemo.data.datasets import model_input
 from avemo.baselines import fit_reference, read_egemaps
+from avemo.data.datasets import model_input
+from avemo.data.splits import refit_roles
 from avemo.labels import class_set
 from avemo.metrics import classification_metrics
 from avemo.params import load_params
@@ -122,9 +127,9 @@ if args.cmn:
 for fold in folds:
     splits = root / ("data/interim/splits_loso.parquet" if fold < 4 else "data/interim/splits.parquet")
     if args.refit:
-        table = pd.read_parquet(splits)
+        table = refit_roles(pd.read_parquet(splits))
         splits = scratch / f"refit-{fold}.parquet"
-        pd.concat([table, table[table["role"] == "val"].assign(role="train")]).to_parquet(splits, index=False)
+        table.to_parquet(splits, index=False)
     params = base.override({"train.fold": fold if fold < 4 else 0})
     classes = class_set(params.labels)
     where = StageData(audio_dir, None, splits)
@@ -138,8 +143,8 @@ for fold in folds:
     svm = fit_reference(G["train"], y["train"], REFERENCES["egemaps_svm"], params.baseline)
     ua = lambda r, p: classification_metrics(y[r], p.argmax(1), classes)["ua"]  # noqa: E731
     row = {"reference": ua("test", P_ref["test"]),
-           "svm": classification_metrics(y["test"], svm.predict(G["test"]), classes)["ua"], "cnn": [], "stacked": [], "mean": [], "product": [],
-           "weighted": [], "w": [],
+           "svm": classification_metrics(y["test"], svm.predict(G["test"]), classes)["ua"],
+           "cnn": [], "stacked": [], "mean": [], "product": [], "weighted": [], "w": [],
            **({"crossfit": []} if args.crossfit else {})}
     for seed in seeds:
         t = train_and_answer(model_spec("audio", params, data), params, data, seed, scratch / f"{fold}-{seed}",

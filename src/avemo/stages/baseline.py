@@ -1,9 +1,9 @@
 """`baseline`: a reference beside the deep models, one row of references.REFERENCES (a linear model or an SVM).
 
-Fit on the training role (with `train.refit`, the validation session too), answer the test role; one MLflow run in the experiment of the deep
-models it stands beside; the metrics file of a training stage (a single deterministic fit: its
-interval is over the test items alone); the fitted scikit-learn pipeline as a DVC output
-(`joblib.load` gives it back), so a fresh clone refits it.
+Fit on the training role (with `train.refit`, the validation session too), answer the test role;
+one MLflow run in the experiment of the deep models it stands beside; the metrics file of a
+training stage (a single deterministic fit: its interval is over the test items alone); the fitted
+scikit-learn pipeline as a DVC output (`joblib.load` gives it back), so a fresh clone refits it.
 """
 
 from __future__ import annotations

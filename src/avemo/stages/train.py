@@ -90,7 +90,8 @@ def train_stage(args: argparse.Namespace, params: Params) -> dict | None:
                 "classes": ",".join(spec.classes), "seeds": ",".join(map(str, seeds)), "world_size": world,
                 **params.yaml_values(["labels.set", "train", "models"]),
                 "init_audio": str(args.init_audio or ""), "init_video": str(args.init_video or ""),
-                "join": args.join or "", **({"baseline.egemaps": params.baseline.egemaps.model_dump()} if joined else {})},
+                "join": args.join or "",
+                **({"baseline.egemaps": params.baseline.egemaps.model_dump()} if joined else {})},
         datasets=datasets) if tracked else nullcontext()
     with run_context as parent:
         results = {seed: resume.read(f"seed-{seed}") or job.train_seed(seed) for seed in seeds}
