@@ -120,3 +120,12 @@ def test_the_joined_model_answers_with_the_product_of_its_network_and_the_refere
     refit = json.loads((tmp_path / "refit" / "predictions.json").read_text())
     assert refit["items"] == answers["items"]  # the same test items: the joined model pairs with its references
     assert refit["seeds"] == {"fit": p_ref.argmax(1).tolist()}
+
+
+def test_join_needs_an_audio_network_and_the_functionals(tiny_variant, project_dir, tmp_path):
+    params, splits = project_dir
+    for family, extra in (("video", ["--egemaps", tmp_path]), ("audio", [])):
+        with pytest.raises(ValueError, match="--join egemaps: joins an audio network .* and needs --egemaps"):
+            run_stage(params, "train", "--family", family, "--audio", tiny_variant, "--splits", splits, "--join",
+                      "egemaps", *extra, "--stage", "x", "--model-dir", tmp_path / "m", "--metrics",
+                      tmp_path / "m.json", "--details", tmp_path / "d")
