@@ -2,7 +2,7 @@
 # Issue 33's check on corpora that chose nothing: a fresh clone of this project per corpus, params.yaml changed in
 # `synth` only, its data stages, the LOSO split, then `loso_joins.py --refit` (every arm fit on train + val): the
 # network, eGeMAPS + LR and + SVM, their product. Figures in docs/recipe.md ("On corpora that chose nothing").
-#   bash scripts/fresh_corpus_loso.sh seed23 second     # after `make install`; ~10 min a corpus on 2 quiet cores
+#   bash scripts/fresh_corpus_loso.sh seed23 second     # after `make install`; ~7 min a corpus on 2 quiet cores
 # seed23: synth.seed 23, every other knob at its default; second: docs/corpus.md's second corpus.
 set -euo pipefail
 project="$(cd "$(dirname "$0")/.." && pwd)"
