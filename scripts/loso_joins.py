@@ -40,6 +40,7 @@ import avemo.data.datasets
 from avemo.baselines import fit_reference, read_egemaps
 from avemo.data.datasets import model_input
 from avemo.data.splits import refit_roles
+from avemo.joined import product_of_experts
 from avemo.labels import class_set
 from avemo.metrics import classification_metrics
 from avemo.params import load_params
@@ -158,7 +159,7 @@ for fold in folds:
         row["stacked"].append(classification_metrics(y["test"], head.predict(np.hstack([G["test"], E["test"]])),
                                                      classes)["ua"])
         row["mean"].append(ua("test", (P["test"] + P_ref["test"]) / 2))
-        row["product"].append(ua("test", np.log(P["test"] + 1e-9) + np.log(P_ref["test"] + 1e-9)))
+        row["product"].append(ua("test", product_of_experts(P["test"], P_ref["test"])))
         grid = np.linspace(0, 1, 11)
         w = float(grid[int(np.argmax([ua("val", w * P["val"] + (1 - w) * P_ref["val"]) for w in grid]))])
         row["w"].append(w)

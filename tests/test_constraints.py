@@ -27,7 +27,8 @@ def test_every_installed_package_is_at_its_pinned_version():
         except PackageNotFoundError:
             return None
 
-    moved = {name: (pinned, installed(name)) for name, pinned in pins().items() if installed(name) != pinned}
+    found = {name: (pinned, installed(name)) for name, pinned in pins().items()}
+    moved = {name: versions for name, versions in found.items() if versions[0] != versions[1]}
     assert not moved, f"(pinned, installed) differ: {moved}; run `make install` (pip install -c constraints.txt)"
 
 

@@ -46,7 +46,6 @@ def product_of_experts(*probabilities: np.ndarray) -> np.ndarray:
 class JoinedReference:
     """The fitted reference of a joined model, and its class probabilities on the test items (their order)."""
 
-    name: str
     model: Pipeline
     test_probabilities: np.ndarray
 
@@ -81,4 +80,4 @@ def join_reference(name: str, egemaps_dir: Path, data: Splits, params: Baseline)
     model = fit_reference(table.loc[train["clip_id"]].to_numpy(np.float64), train["target"].to_numpy(),
                           REFERENCES[name], params)
     probabilities = model.predict_proba(table.loc[data.test.items["clip_id"]].to_numpy(np.float64))
-    return JoinedReference(name, model, probabilities), data
+    return JoinedReference(model, probabilities), data

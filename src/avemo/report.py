@@ -377,7 +377,8 @@ def loso(store: Store, params: Params, nested: dict[int, SearchSummary]) -> list
              "(sessions are the unit); deep minus reference paired by fold.", ""]
     rows, per_model = [], {}
     references = {"audio": REFERENCE_ARMS["audio"], "audio + video": REFERENCE_ARMS["fusion"]}
-    nested_stages = [f"train_audio_loso_searched@{k}" for k in [*folds, 4]]  # outside study.search.loso.folds: a gap
+    columns = [*folds, 4]  # fold 4, the fixed split, is every row's last column
+    nested_stages = [f"train_audio_loso_searched@{k}" for k in columns]  # outside study.search.loso.folds: a gap
     for family, train_stage, headline in (("audio", "train_audio_loso@", "train_audio_best"),
                                           ("audio + video", "train_fusion_loso@", "train_fusion_best")):
         arms = [(family, [f"{train_stage}{k}" for k in folds] + [headline])]
@@ -386,8 +387,8 @@ def loso(store: Store, params: Params, nested: dict[int, SearchSummary]) -> list
         arms += [(f"{family} {label}", [f"baseline_loso@{key}-{k}" for k in folds] + [f"baseline@{key}"])
                  for key, label in references[family]]
         if family == "audio":
-            arms.append((JOINED + REFIT, [f"train_audio_joined_loso@{k}" for k in [*folds, 4]]))
-            arms += [(f"audio {label}{REFIT}", [f"baseline_refit_loso@{key}-{k}" for k in [*folds, 4]])
+            arms.append((JOINED + REFIT, [f"train_audio_joined_loso@{k}" for k in columns]))
+            arms += [(f"audio {label}{REFIT}", [f"baseline_refit_loso@{key}-{k}" for k in columns])
                      for key, label in REFIT_REFERENCES]
         for label, stages in arms:
             cells = [store.cell(stage) for stage in stages]
@@ -395,7 +396,7 @@ def loso(store: Store, params: Params, nested: dict[int, SearchSummary]) -> list
             mean = folds_figure(values).text() if len(values) == len(cells) else f"— ({len(values)} of {len(cells)} folds run)"
             per_model[label] = values if len(values) == len(cells) else None
             rows.append([label, *(c.text() for c in cells), mean])
-    lines += _table(["model", *(f"fold {k} (Session {k + 1})" for k in [*folds, 4]), "mean over folds"], rows)
+    lines += _table(["model", *(f"fold {k} (Session {k + 1})" for k in columns), "mean over folds"], rows)
     lines += [""]
     for family in ("audio", "audio + video"):
         deep = per_model.get(family)

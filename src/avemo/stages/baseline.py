@@ -46,7 +46,9 @@ def run(args: argparse.Namespace, params: Params) -> None:
     frame = Frame(args.stage, params, [args.audio, video, table, args.splits])
     classes = class_set(params.labels)
     t = params.train
-    splits = refit_roles(pd.read_parquet(args.splits)) if t.refit else pd.read_parquet(args.splits)
+    splits = pd.read_parquet(args.splits)
+    if t.refit:
+        splits = refit_roles(splits)
     result = run_reference(reference, args.audio, video, egemaps, pd.read_parquet(args.utterances), splits, classes,
                            t.fold, t.missing_video, params.baseline)
     y_true, y_pred = result["test_predictions"]
